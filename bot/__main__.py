@@ -1,0 +1,5 @@
+"""`python -m bot` runs the mentionbot CLI."""
+
+from bot.cli import app
+
+app()

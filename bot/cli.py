@@ -1,0 +1,234 @@
+"""The `mentionbot` command: the composition root that wires bot/, workers/ and models/."""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from bot.logs import configure_logging
+from bot.settings import Settings, get_settings
+
+app = typer.Typer(
+    help="Answer mentions of an X bot account with an MoE model on vLLM.", no_args_is_help=True
+)
+db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
+model_app = typer.Typer(
+    help="The language model: build the tiny MoE, serve it.", no_args_is_help=True
+)
+app.add_typer(db_app, name="db")
+app.add_typer(model_app, name="model")
+
+
+def _settings() -> Settings:
+    settings = get_settings()
+    configure_logging(settings.log_format, settings.log_level)
+    return settings
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply the migrations to MENTIONBOT_DATABASE_URL."""
+    from bot import migrate
+
+    migrate.upgrade(_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@db_app.command("downgrade")
+def db_downgrade(revision: str = "base") -> None:
+    """Revert the migrations (to base by default)."""
+    from bot import migrate
+
+    migrate.downgrade(_settings().database_url, revision)
+    typer.echo(f"database at {revision}")
+
+
+@app.command()
+def sandbox(host: str = "127.0.0.1", port: int = 8400) -> None:
+    """Run the local X API v2 sandbox alone."""
+    from bot.sandbox.server import main
+
+    _settings()
+    main(host, port)
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def handler(_sig: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+@app.command()
+def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:
+    """Poll the bot's mentions and queue the accepted ones (one process per bot account)."""
+    from bot.db import make_engine, make_session_factory
+    from bot.listener import Listener
+    from bot.x_client import XPlatform
+    from workers.celery_app import create_app
+    from workers.tasks import CelerySender
+
+    settings = _settings()
+    platform = XPlatform.from_settings(settings)
+    bot_id = settings.bot_user_id or platform.me().platform_id
+    listener = Listener(
+        platform,
+        make_session_factory(make_engine(settings.database_url)),
+        CelerySender(create_app(settings)),
+        bot_id,
+        page_size=settings.mentions_page_size,
+        max_pages=settings.max_pages_per_poll,
+        overlap_s=settings.since_overlap_s,
+        poll_interval_s=settings.poll_interval_s,
+    )
+    if once:
+        result = listener.poll_once()
+        typer.echo(
+            json.dumps(
+                {"fetched": result.fetched, "new": result.new, "accepted": len(result.accepted)}
+            )
+        )
+        return
+    listener.run(_stop_on_signals())
+
+
+@app.command()
+def worker(
+    queues: Annotated[str, typer.Option(help="Comma-separated: generate, post.")] = "generate,post",
+    pool: Annotated[str, typer.Option(help="threads, prefork, gevent or solo.")] = "threads",
+    concurrency: Annotated[int, typer.Option(help="Tasks in flight per worker.")] = 16,
+    loglevel: str = "INFO",
+) -> None:
+    """Run a Celery worker (use a thread pool for `generate`: it waits on vLLM, not the CPU)."""
+    from workers.celery_app import create_app
+
+    celery = create_app(_settings())
+    celery.worker_main(
+        [
+            "worker",
+            "-Q",
+            queues,
+            "-P",
+            pool,
+            "-c",
+            str(concurrency),
+            "--loglevel",
+            loglevel,
+            "--without-gossip",
+            "--without-mingle",
+        ]
+    )
+
+
+@app.command()
+def beat(schedule: Path = Path("var/celerybeat-schedule")) -> None:
+    """Run Celery beat, which schedules the sweeper."""
+    from workers.celery_app import create_app
+
+    schedule.parent.mkdir(parents=True, exist_ok=True)
+    create_app(_settings()).start(["beat", "--schedule", str(schedule), "--loglevel", "INFO"])
+
+
+@app.command()
+def sweep() -> None:
+    """Run the sweeper once, now, and print what it re-sent."""
+    from bot.db import make_engine, make_session_factory
+    from bot.replies import sweep as run_sweep
+    from workers.celery_app import TASK_GENERATE, TASK_POST, create_app
+
+    settings = _settings()
+    result = run_sweep(make_session_factory(make_engine(settings.database_url)), settings)
+    celery = create_app(settings)
+    for mention_id in result.generate:
+        celery.send_task(TASK_GENERATE, args=[mention_id])
+    for reply_id in result.post:
+        celery.send_task(TASK_POST, args=[reply_id])
+    typer.echo(json.dumps(result.__dict__))
+
+
+@model_app.command("build-tiny")
+def model_build_tiny(
+    directory: Annotated[Path | None, typer.Argument(help="Output dir.")] = None,
+    seed: int = 0,
+) -> None:
+    """Build the tiny random Mixtral used by tests and the demo (no download)."""
+    from models.tiny_moe import build_tiny_moe
+
+    out = build_tiny_moe(directory or _settings().model_dir, seed=seed)
+    typer.echo(str(out))
+
+
+@model_app.command("serve")
+def model_serve(
+    model: Annotated[str | None, typer.Option(help="Checkpoint dir or id.")] = None,
+    name: Annotated[str | None, typer.Option(help="Served model name.")] = None,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_model_len: int = 512,
+    extra: Annotated[list[str] | None, typer.Argument(help="Extra vLLM arguments.")] = None,
+) -> None:
+    """Start vLLM's OpenAI server and wait until /v1/models answers (tiny MoE by default)."""
+    from models.server import ServeConfig, serve_forever
+
+    from models.tiny_moe import build_tiny_moe
+
+    settings = _settings()
+    if model is None:
+        model = str(build_tiny_moe(settings.model_dir))
+    serve_forever(
+        ServeConfig(
+            model=model,
+            served_model_name=name or settings.llm_model,
+            host=host,
+            port=port,
+            max_model_len=max_model_len,
+            extra_args=list(extra or []),
+        )
+    )
+
+
+@app.command()
+def demo(
+    mentions: Annotated[int, typer.Option(help="Sample mentions to inject.")] = 12,
+    exit_when_done: Annotated[bool, typer.Option(help="Exit once all are final.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="End with a JSON summary line.")] = False,
+    timeout_s: Annotated[float, typer.Option(help="Give up after this long.")] = 600.0,
+) -> None:
+    """Run the whole pipeline on this machine: engine, sandbox, listener, workers."""
+    from bot.demo import run_demo
+
+    summary = run_demo(
+        _settings(),
+        mentions=mentions,
+        exit_when_done=exit_when_done,
+        as_json=as_json,
+        timeout_s=timeout_s,
+    )
+    if summary.get("failed") or summary.get("duplicates_on_platform"):
+        raise typer.Exit(1)
+
+
+@app.command("settings")
+def show_settings(markdown: bool = False) -> None:
+    """List every setting with its default (secrets are never printed)."""
+    fields = Settings.model_fields
+    if markdown:
+        typer.echo("| variable | default | meaning |\n| --- | --- | --- |")
+    for name, info in fields.items():
+        default = info.default
+        shown = "" if default is None else str(default)
+        if "REPO_ROOT" in repr(info) or isinstance(default, Path):
+            shown = str(default).replace(str(Path.cwd()), ".")
+        if markdown:
+            typer.echo(f"| `MENTIONBOT_{name.upper()}` | `{shown}` | {info.description} |")
+        else:
+            typer.echo(f"MENTIONBOT_{name.upper()}={shown}  # {info.description}")

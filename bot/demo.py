@@ -1,0 +1,329 @@
+"""`mentionbot demo`: the whole pipeline on one machine, on embedded defaults.
+
+Real components throughout: the CPU vLLM engine serving the tiny MoE, the X API sandbox over
+HTTP through tweepy, the listener, Celery workers. Only the storage defaults change: a SQLite
+file and Celery's in-memory transport with the workers inside this process, unless
+MENTIONBOT_DATABASE_URL / MENTIONBOT_BROKER_URL are set.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+from rich.console import Console
+from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+from rich.table import Table
+from sqlalchemy import select
+
+from bot import migrate
+from bot.db import make_engine, make_session_factory, transaction
+from bot.schema import Mention, MentionStatus, ReplyStatus
+from bot.settings import Settings
+
+
+@dataclass(frozen=True)
+class SampleAuthor:
+    """A sample account that mentions the bot."""
+
+    id: str
+    username: str
+    name: str
+    subscription_type: str
+
+
+AUTHORS = [
+    SampleAuthor("2000000000000000001", "alice_pp", "Alice", "PremiumPlus"),
+    SampleAuthor("2000000000000000002", "bob_premium", "Bob", "Premium"),
+    SampleAuthor("2000000000000000003", "chen_basic", "Chen", "Basic"),
+    SampleAuthor("2000000000000000004", "dana_free", "Dana", "None"),
+    SampleAuthor("2000000000000000005", "emil_premium", "Emil", "Premium"),
+]
+
+QUESTIONS = [
+    "is this true? The Great Wall of China is visible from space with the naked eye.",
+    "can you summarise this thread in one sentence?",
+    "what year did the first person walk on the moon?",
+    "¿es verdad que los pulpos tienen tres corazones?",
+    "est-ce vrai que le Mont Blanc est en Italie ?",
+    "explain like I'm five: why is the sky blue?",
+    "is this chart misleading?",
+    "何か面白い事実を教えて",
+    "who is right here, them or me?",
+    "give me a fun fact about honeybees 🐝",
+    "does drinking coffee dehydrate you?",
+    "is it true that goldfish have a three-second memory?",
+]
+
+THREAD_ROOTS = [
+    "Breaking: scientists confirm that bananas are berries but strawberries are not.",
+    "Hot take: pineapple belongs on pizza and the data backs me up.",
+]
+
+
+def _final(m: Mention) -> bool:
+    if m.status in (MentionStatus.IGNORED, MentionStatus.FAILED):
+        return True
+    if m.status == MentionStatus.ANSWERED and m.reply is not None:
+        return m.reply.status in (ReplyStatus.POSTED, ReplyStatus.POST_FAILED, ReplyStatus.REJECTED)
+    return False
+
+
+def inject(sandbox_url: str, bot_username: str, count: int) -> list[str]:
+    """Post `count` sample mentions (some inside threads) through the sandbox's control API."""
+    ids: list[str] = []
+    with httpx.Client(base_url=sandbox_url, timeout=10) as http:
+        roots = []
+        for i, text in enumerate(THREAD_ROOTS):
+            a = AUTHORS[(i + 2) % len(AUTHORS)]
+            r = http.post(
+                "/sandbox/posts",
+                json={
+                    "author_id": a.id,
+                    "username": a.username,
+                    "name": a.name,
+                    "text": text,
+                    "subscription_type": a.subscription_type,
+                },
+            )
+            r.raise_for_status()
+            roots.append(r.json()["id"])
+        for i in range(count):
+            a = AUTHORS[i % len(AUTHORS)]
+            body: dict[str, Any] = {
+                "author_id": a.id,
+                "username": a.username,
+                "name": a.name,
+                "subscription_type": a.subscription_type,
+                "text": f"@{bot_username} {QUESTIONS[i % len(QUESTIONS)]}",
+            }
+            if i % 4 == 1:
+                body["in_reply_to"] = roots[i % len(roots)]
+            r = http.post("/sandbox/mentions", json=body)
+            r.raise_for_status()
+            ids.append(r.json()["id"])
+    return ids
+
+
+def duplicates_on_platform(sandbox_url: str, bot_user_id: str) -> tuple[int, int]:
+    """(bot replies on the sandbox, extra replies beyond one per post)."""
+    r = httpx.get(f"{sandbox_url}/sandbox/posts", params={"author_id": bot_user_id}, timeout=10)
+    r.raise_for_status()
+    posts = [p for p in r.json() if not p.get("deleted") and p.get("in_reply_to")]
+    per_target = Counter(p["in_reply_to"] for p in posts)
+    return len(posts), sum(n - 1 for n in per_target.values() if n > 1)
+
+
+@contextmanager
+def _engine_server(settings: Settings, console: Console) -> Iterator[str]:
+    """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here."""
+    if "MENTIONBOT_LLM_URL" in os.environ:
+        yield settings.llm_url
+        return
+    from models.server import ServeConfig, VLLMServer, free_port
+
+    from models.tiny_moe import build_tiny_moe
+
+    with console.status("building the tiny MoE checkpoint (first run only)"):
+        model_dir = build_tiny_moe(settings.model_dir)
+    cfg = ServeConfig(
+        model=str(model_dir),
+        served_model_name=settings.llm_model,
+        port=free_port(),
+        extra_args=["--max-num-seqs", "32"],
+    )
+    server = VLLMServer(cfg)
+    log_path = settings.var_dir / "log" / "vllm-demo.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with console.status(f"starting the CPU vLLM engine (about a minute; log: {log_path})"):
+        server.start(log_path)
+        try:
+            server.wait_ready(timeout_s=600)
+        except BaseException:
+            server.stop()
+            raise
+    try:
+        yield server.base_url
+    finally:
+        server.stop()
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    mentions: int = 12,
+    exit_when_done: bool = True,
+    as_json: bool = False,
+    timeout_s: float = 600.0,
+) -> dict[str, Any]:
+    """Run the demo and return its summary (also printed)."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bot.listener import Listener
+    from bot.sandbox.server import SandboxServer
+    from bot.x_client import XPlatform
+    from workers.celery_app import GENERATE_QUEUE, POST_QUEUE, create_app
+    from workers.tasks import CelerySender
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    run_dir = settings.var_dir / "demo"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, Any] = {}
+    if "MENTIONBOT_DATABASE_URL" not in os.environ:
+        db_file = run_dir / f"demo-{int(time.time())}.db"
+        overrides["database_url"] = f"sqlite:///{db_file}"
+    if "MENTIONBOT_BROKER_URL" not in os.environ:
+        overrides["broker_url"] = "memory://"
+
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(SandboxServer())
+        llm_url = stack.enter_context(_engine_server(settings, console))
+        settings = settings.model_copy(
+            update={
+                **overrides,
+                "x_api_url": sandbox.url,
+                "llm_url": llm_url,
+                "bot_user_id": None,
+                "poll_interval_s": 0.5,
+                "since_overlap_s": 5.0,
+            }
+        )
+        migrate.upgrade(settings.database_url)
+        sessions = make_session_factory(make_engine(settings.database_url))
+        platform = XPlatform.from_settings(settings)
+        me = platform.me()
+        settings = settings.model_copy(update={"bot_user_id": me.platform_id})
+
+        celery = create_app(settings)
+        stack.enter_context(
+            start_worker(
+                celery,
+                pool="threads",
+                concurrency=16,
+                perform_ping_check=False,
+                queues=[GENERATE_QUEUE, POST_QUEUE],
+                shutdown_timeout=30,
+            )
+        )
+        listener = Listener(
+            platform,
+            sessions,
+            CelerySender(celery),
+            me.platform_id,
+            page_size=100,
+            poll_interval_s=settings.poll_interval_s,
+            overlap_s=settings.since_overlap_s,
+        )
+        stop = threading.Event()
+        thread = threading.Thread(target=listener.run, args=(stop,), name="listener", daemon=True)
+        thread.start()
+        stack.callback(thread.join, 10)
+        stack.callback(stop.set)
+
+        post_ids = inject(sandbox.url, me.username, mentions)
+        rows = _wait(sessions, post_ids, console, timeout_s, exit_when_done)
+        total_posts, dups = duplicates_on_platform(sandbox.url, me.platform_id)
+
+    summary = _summarise(rows, len(post_ids), dups, time.perf_counter() - started)
+    summary["llm_url"] = llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine"
+    summary["replies_on_platform"] = total_posts
+    _print(rows, summary, console)
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    return summary
+
+
+def _load(sessions: Any, post_ids: list[str]) -> list[Mention]:
+    with transaction(sessions) as s:
+        rows = list(
+            s.scalars(
+                select(Mention).where(Mention.platform_post_id.in_(post_ids)).order_by(Mention.id)
+            )
+        )
+        for m in rows:
+            _ = m.reply  # load while the session is open
+        return rows
+
+
+def _wait(
+    sessions: Any, post_ids: list[str], console: Console, timeout_s: float, exit_when_done: bool
+) -> list[Mention]:
+    deadline = time.monotonic() + timeout_s
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("answering mentions", total=len(post_ids))
+        while True:
+            rows = _load(sessions, post_ids)
+            done = sum(1 for m in rows if _final(m))
+            counts = Counter(m.status.value for m in rows)
+            progress.update(
+                task,
+                completed=done,
+                description=(
+                    "answering mentions " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                ),
+            )
+            if done == len(post_ids) and exit_when_done:
+                return rows
+            if time.monotonic() > deadline:
+                console.print(f"[red]timed out after {timeout_s:.0f}s[/red]")
+                return rows
+            time.sleep(0.25)
+
+
+def _summarise(rows: list[Mention], injected: int, dups: int, wall_s: float) -> dict[str, Any]:
+    latencies = [
+        (m.reply.posted_at - m.posted_at).total_seconds()
+        for m in rows
+        if m.reply is not None and m.reply.posted_at is not None and m.posted_at is not None
+    ]
+    return {
+        "mentions": injected,
+        "seen": len(rows),
+        "answered": sum(1 for m in rows if m.status == MentionStatus.ANSWERED),
+        "posted": sum(1 for m in rows if m.reply and m.reply.status == ReplyStatus.POSTED),
+        "ignored": sum(1 for m in rows if m.status == MentionStatus.IGNORED),
+        "failed": sum(1 for m in rows if m.status == MentionStatus.FAILED)
+        + sum(1 for m in rows if m.reply and m.reply.status == ReplyStatus.POST_FAILED),
+        "duplicates_on_platform": dups,
+        "p50_mention_to_reply_s": round(statistics.median(latencies), 3) if latencies else None,
+        "max_mention_to_reply_s": round(max(latencies), 3) if latencies else None,
+        "wall_s": round(wall_s, 1),
+    }
+
+
+def _print(rows: list[Mention], summary: dict[str, Any], console: Console) -> None:
+    out = Console(file=sys.stdout, width=max(120, console.width))
+    table = Table(title="mentions and replies", show_lines=True)
+    table.add_column("from")
+    table.add_column("mention", max_width=48)
+    table.add_column("status")
+    table.add_column("reply (tiny random MoE: noise by design)", max_width=56)
+    for m in rows:
+        reply = m.reply
+        table.add_row(
+            f"@{m.author.username}",
+            m.text,
+            f"{m.status.value}" + (f"/{reply.status.value}" if reply else f" ({m.reason})"),
+            reply.text if reply else "",
+        )
+    out.print(table)
+    out.print(" ".join(f"{k}={v}" for k, v in summary.items()))

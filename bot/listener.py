@@ -1,0 +1,246 @@
+"""The polling listener: mentions in, decisions and cursor committed together, then tasks out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Protocol
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db import SessionFactory, transaction
+from bot.gating import decide
+from bot.platform import (
+    Author,
+    Platform,
+    Post,
+    RateLimited,
+    TransientPlatformError,
+    snowflake_at,
+    snowflake_time,
+)
+from bot.schema import ListenerCursor, Mention, MentionStatus, PlatformUser, utcnow
+from bot.sql import insert_for
+
+log = structlog.get_logger(__name__)
+
+
+class TaskSender(Protocol):
+    """Sends generate tasks; the CLI wires it to Celery (bot/ never imports workers/)."""
+
+    def send_generate(self, mention_ids: Sequence[int]) -> None:
+        """Queue generation for these committed mentions."""
+        ...
+
+
+@dataclass
+class PollResult:
+    """What one poll saw and did."""
+
+    fetched: int = 0
+    new: int = 0
+    accepted: list[int] = field(default_factory=list)
+    ignored: int = 0
+    complete: bool = True
+    wait_s: float = 0.0
+
+
+def upsert_author(session: Session, author: Author) -> int:
+    """Insert or refresh a platform user; returns its row id."""
+    now = utcnow()
+    values = {
+        "platform_id": author.platform_id,
+        "username": author.username,
+        "display_name": author.name,
+        "subscription_type": author.subscription_type,
+        "verified_type": author.verified_type,
+        "updated_at": now,
+    }
+    stmt = insert_for(session, PlatformUser).values(**values)
+    stmt = stmt.on_conflict_do_update(
+        index_elements=["platform_id"],
+        set_={k: stmt.excluded[k] for k in values if k != "platform_id"},
+    ).returning(PlatformUser.id)
+    return int(session.execute(stmt).scalar_one())
+
+
+def ingest(
+    session: Session, posts: Sequence[Post], authors: dict[str, Author], bot_user_id: str
+) -> PollResult:
+    """Store new mentions with their decision; duplicates are skipped by the unique key."""
+    result = PollResult(fetched=len(posts))
+    author_rows: dict[str, int] = {}
+    now = utcnow()
+    # Oldest first, so row ids follow platform order.
+    for post in sorted(posts, key=lambda p: int(p.id)):
+        author = authors.get(post.author_id or "")
+        if author is None and post.author_id:
+            author = Author(platform_id=post.author_id, username=f"id{post.author_id}")
+        if author is None:
+            author = Author(platform_id="0", username="unknown")
+        if author.platform_id not in author_rows:
+            author_rows[author.platform_id] = upsert_author(session, author)
+        decision = decide(post, authors.get(post.author_id or ""), bot_user_id)
+        status = MentionStatus.QUEUED if decision.accepted else MentionStatus.IGNORED
+        stmt = (
+            insert_for(session, Mention)
+            .values(
+                platform_post_id=post.id,
+                author_id=author_rows[author.platform_id],
+                text=post.text,
+                conversation_id=post.conversation_id,
+                in_reply_to_post_id=post.in_reply_to_post_id,
+                status=status,
+                reason=decision.reason,
+                posted_at=post.created_at or snowflake_time(post.id),
+                received_at=now,
+                queued_at=now if decision.accepted else None,
+                ignored_at=None if decision.accepted else now,
+            )
+            .on_conflict_do_nothing(index_elements=["platform_post_id"])
+            .returning(Mention.id)
+        )
+        mention_id = session.execute(stmt).scalar_one_or_none()
+        if mention_id is None:
+            continue  # seen before: the overlap window makes this the common case
+        result.new += 1
+        if decision.accepted:
+            result.accepted.append(int(mention_id))
+        else:
+            result.ignored += 1
+        log.info(
+            "mention.received",
+            mention_id=mention_id,
+            post_id=post.id,
+            decision=decision.reason,
+        )
+    return result
+
+
+def advance_cursor(session: Session, bot_user_id: str, newest_id: str | None) -> None:
+    """Move the cursor forward (never back) in the caller's transaction."""
+    cursor = session.get(ListenerCursor, bot_user_id, with_for_update=True)
+    if cursor is None:
+        cursor = ListenerCursor(bot_user_id=bot_user_id, newest_id=None, polls=0)
+        session.add(cursor)
+    if newest_id and (cursor.newest_id is None or int(newest_id) > int(cursor.newest_id)):
+        cursor.newest_id = newest_id
+    cursor.polls = (cursor.polls or 0) + 1
+    cursor.updated_at = utcnow()
+
+
+class Listener:
+    """Polls the mentions timeline of one bot account."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        sessions: SessionFactory,
+        sender: TaskSender,
+        bot_user_id: str,
+        *,
+        page_size: int = 100,
+        max_pages: int = 8,
+        overlap_s: float = 60.0,
+        poll_interval_s: float = 15.0,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.platform = platform
+        self.sessions = sessions
+        self.sender = sender
+        self.bot_user_id = bot_user_id
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.overlap_s = overlap_s
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+
+    def _since_id(self) -> str | None:
+        with transaction(self.sessions) as s:
+            newest = s.scalar(
+                select(ListenerCursor.newest_id).where(
+                    ListenerCursor.bot_user_id == self.bot_user_id
+                )
+            )
+        if newest is None:
+            return None
+        # Start a little behind the newest id: X can surface a post late, and a strict
+        # since_id would skip it for good. The unique key makes the overlap free.
+        return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s))
+
+    def _pace(self) -> float:
+        """Seconds to wait before the next poll, from the last rate-limit headers."""
+        rl = self.platform.rate_limit("mentions")
+        if rl is None or rl.remaining > 0:
+            return 0.0
+        return max(0.0, rl.reset_at - self.clock()) + 1.0
+
+    def poll_once(self) -> PollResult:
+        """Fetch every new page, commit mentions + cursor together, then send tasks."""
+        since_id = self._since_id()
+        posts: list[Post] = []
+        authors: dict[str, Author] = {}
+        token: str | None = None
+        complete = True
+        wait_s = 0.0
+        for _ in range(self.max_pages):
+            try:
+                page = self.platform.mentions(
+                    self.bot_user_id,
+                    since_id=since_id,
+                    pagination_token=token,
+                    max_results=self.page_size,
+                )
+            except RateLimited as exc:
+                complete = False
+                wait_s = max(0.0, exc.reset_at - self.clock()) + 1.0
+                log.warning("listener.rate_limited", wait_s=round(wait_s, 1))
+                break
+            except TransientPlatformError as exc:
+                complete = False
+                wait_s = self.poll_interval_s
+                log.warning("listener.platform_error", error=str(exc))
+                break
+            posts.extend(page.posts)
+            authors.update(page.authors)
+            token = page.next_token
+            if not token:
+                break
+        newest = max((p.id for p in posts), key=int, default=None)
+        with transaction(self.sessions) as s:
+            result = ingest(s, posts, authors, self.bot_user_id)
+            # An interrupted paging run keeps the old cursor: the next poll re-reads the gap,
+            # and the unique key drops what this one already stored.
+            advance_cursor(s, self.bot_user_id, newest if complete else None)
+        # Only after commit: a worker must never see a task for a row it cannot read.
+        if result.accepted:
+            self.sender.send_generate(result.accepted)
+        result.complete = complete
+        result.wait_s = max(wait_s, self._pace())
+        if result.new:
+            log.info(
+                "listener.poll",
+                fetched=result.fetched,
+                new=result.new,
+                accepted=len(result.accepted),
+                ignored=result.ignored,
+            )
+        return result
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; SIGTERM handlers set it."""
+        log.info("listener.start", bot_user_id=self.bot_user_id)
+        while not stop.is_set():
+            try:
+                result = self.poll_once()
+                wait = max(self.poll_interval_s, result.wait_s)
+            except Exception:
+                log.exception("listener.poll_failed")
+                wait = self.poll_interval_s
+            stop.wait(wait)
+        log.info("listener.stop")

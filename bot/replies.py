@@ -1,0 +1,367 @@
+"""Reply services: generate one reply per mention, post it once, sweep what got stuck.
+
+Each function runs its own short transactions and never holds one open across a call to
+the model or to X. Claims are conditional UPDATEs, so two workers given the same id never
+both proceed; the unique constraints are the last line of defence.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import and_, or_, select, update
+
+from bot.db import SessionFactory, transaction
+from bot.platform import (
+    DuplicatePost,
+    PermanentPlatformError,
+    Platform,
+    PlatformError,
+    RateLimited,
+    TransientPlatformError,
+)
+from bot.schema import Mention, MentionStatus, PlatformUser, Reply, ReplyStatus, utcnow
+from bot.settings import Settings
+from bot.sql import insert_for
+from models.llm_client import LLM, LLMRejected, LLMUnavailable
+from models.prompt import ContextPost, build_messages
+from models.xlength import fit_to_limit
+
+log = structlog.get_logger(__name__)
+
+
+class TryLater(Exception):
+    """A transient failure: the task should retry, after `countdown` seconds if given."""
+
+    def __init__(self, reason: str, countdown: float | None = None) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.countdown = countdown
+
+
+@dataclass
+class ReplyDeps:
+    """What the reply services need; built once per worker process."""
+
+    sessions: SessionFactory
+    platform: Platform
+    llm: LLM
+    settings: Settings
+    bot_user_id: str
+    bot_username: str
+    persona: str
+
+
+@dataclass
+class SweepResult:
+    """What one sweep re-sent or gave up on."""
+
+    generate: list[int] = field(default_factory=list)
+    post: list[int] = field(default_factory=list)
+    failed_mentions: list[int] = field(default_factory=list)
+    failed_replies: list[int] = field(default_factory=list)
+
+
+def _stale(deps: ReplyDeps) -> datetime:
+    return utcnow() - timedelta(seconds=deps.settings.stuck_after_s)
+
+
+def fail_mention(sessions: SessionFactory, mention_id: int, reason: str, detail: str = "") -> None:
+    """End a mention as failed with a reason, unless it already reached a final state."""
+    with transaction(sessions) as s:
+        s.execute(
+            update(Mention)
+            .where(
+                Mention.id == mention_id,
+                Mention.status.in_([MentionStatus.QUEUED, MentionStatus.GENERATING]),
+            )
+            .values(
+                status=MentionStatus.FAILED, reason=reason, detail=detail[:500], failed_at=utcnow()
+            )
+        )
+    log.warning("mention.failed", mention_id=mention_id, reason=reason)
+
+
+def fail_reply(sessions: SessionFactory, reply_id: int, reason: str, detail: str = "") -> None:
+    """End a reply as post_failed with a reason, unless it was posted meanwhile."""
+    with transaction(sessions) as s:
+        s.execute(
+            update(Reply)
+            .where(
+                Reply.id == reply_id,
+                Reply.status.in_([ReplyStatus.APPROVED, ReplyStatus.POSTING]),
+            )
+            .values(
+                status=ReplyStatus.POST_FAILED,
+                reason=reason,
+                detail=detail[:500],
+                failed_at=utcnow(),
+            )
+        )
+    log.warning("reply.post_failed", reply_id=reply_id, reason=reason)
+
+
+def _thread_context(deps: ReplyDeps, in_reply_to: str | None) -> list[ContextPost]:
+    """The mention's ancestors, oldest first, walking the reply chain up to the budget."""
+    ancestors: list[ContextPost] = []
+    next_id = in_reply_to
+    try:
+        while next_id and len(ancestors) < deps.settings.context_posts:
+            posts = deps.platform.get_posts([next_id])
+            if not posts:
+                break
+            post = posts[0]
+            ancestors.append(
+                ContextPost(author_username=post.author_id or "someone", text=post.text)
+            )
+            next_id = post.in_reply_to_post_id
+    except PlatformError as exc:
+        # Context makes a reply better; its absence must not cost the user an answer.
+        log.warning("generate.context_unavailable", error=str(exc))
+    return list(reversed(ancestors))
+
+
+def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
+    """Write the reply for a mention; returns the reply id to post, or None if nothing to do."""
+    now = utcnow()
+    with transaction(deps.sessions) as s:
+        if s.scalar(select(Reply.id).where(Reply.mention_id == mention_id)) is not None:
+            return None
+        claimed = s.execute(
+            update(Mention)
+            .where(
+                Mention.id == mention_id,
+                or_(
+                    Mention.status == MentionStatus.QUEUED,
+                    and_(
+                        Mention.status == MentionStatus.GENERATING,
+                        Mention.generating_at < _stale(deps),
+                    ),
+                ),
+            )
+            .values(
+                status=MentionStatus.GENERATING, generating_at=now, attempts=Mention.attempts + 1
+            )
+            .returning(Mention.text, Mention.in_reply_to_post_id, Mention.author_id)
+        ).first()
+        if claimed is None:
+            log.info("generate.skip", mention_id=mention_id)
+            return None
+        text, in_reply_to, author_row = claimed
+        username = s.scalar(select(PlatformUser.username).where(PlatformUser.id == author_row))
+
+    messages = build_messages(
+        deps.persona,
+        text,
+        username or "someone",
+        thread=_thread_context(deps, in_reply_to),
+        bot_username=deps.bot_username,
+    )
+    started = time.perf_counter()
+    try:
+        completion = deps.llm.complete(
+            messages,
+            max_tokens=deps.settings.llm_max_tokens,
+            temperature=deps.settings.llm_temperature,
+        )
+    except LLMUnavailable as exc:
+        _release_mention(deps, mention_id)
+        raise TryLater(f"llm unavailable: {exc}") from None
+    except LLMRejected as exc:
+        fail_mention(deps.sessions, mention_id, "llm_rejected", str(exc))
+        return None
+    reply_text = fit_to_limit(completion.text.strip())
+    if not reply_text:
+        fail_mention(deps.sessions, mention_id, "empty_output")
+        return None
+
+    with transaction(deps.sessions) as s:
+        reply_id = s.execute(
+            insert_for(s, Reply)
+            .values(
+                mention_id=mention_id,
+                text=reply_text,
+                # Until moderation tiers exist, every reply is auto-approved.
+                status=ReplyStatus.APPROVED,
+                model=completion.model,
+                prompt_tokens=completion.prompt_tokens,
+                completion_tokens=completion.completion_tokens,
+                generation_s=time.perf_counter() - started,
+                created_at=utcnow(),
+                approved_at=utcnow(),
+            )
+            .on_conflict_do_nothing(index_elements=["mention_id"])
+            .returning(Reply.id)
+        ).scalar_one_or_none()
+        s.execute(
+            update(Mention)
+            .where(Mention.id == mention_id, Mention.status == MentionStatus.GENERATING)
+            .values(status=MentionStatus.ANSWERED, answered_at=utcnow(), reason="answered")
+        )
+    log.info(
+        "generate.done",
+        mention_id=mention_id,
+        reply_id=reply_id,
+        completion_tokens=completion.completion_tokens,
+    )
+    return int(reply_id) if reply_id is not None else None
+
+
+def _release_mention(deps: ReplyDeps, mention_id: int) -> None:
+    """Hand a claimed mention back to the queue after a transient failure."""
+    with transaction(deps.sessions) as s:
+        s.execute(
+            update(Mention)
+            .where(Mention.id == mention_id, Mention.status == MentionStatus.GENERATING)
+            .values(status=MentionStatus.QUEUED, queued_at=utcnow())
+        )
+
+
+def _release_reply(deps: ReplyDeps, reply_id: int) -> None:
+    with transaction(deps.sessions) as s:
+        s.execute(
+            update(Reply)
+            .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTING)
+            .values(status=ReplyStatus.APPROVED, approved_at=utcnow())
+        )
+
+
+def _mark_posted(deps: ReplyDeps, reply_id: int, post_id: str, how: str) -> None:
+    with transaction(deps.sessions) as s:
+        s.execute(
+            update(Reply)
+            .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTING)
+            .values(
+                status=ReplyStatus.POSTED, platform_post_id=post_id, posted_at=utcnow(), reason=how
+            )
+        )
+    log.info("post.done", reply_id=reply_id, post_id=post_id, how=how)
+
+
+def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
+    """Post an approved reply exactly once; returns the platform post id."""
+    with transaction(deps.sessions) as s:
+        claimed = s.execute(
+            update(Reply)
+            .where(
+                Reply.id == reply_id,
+                or_(
+                    Reply.status == ReplyStatus.APPROVED,
+                    and_(Reply.status == ReplyStatus.POSTING, Reply.posting_at < _stale(deps)),
+                ),
+            )
+            .values(status=ReplyStatus.POSTING, posting_at=utcnow(), attempts=Reply.attempts + 1)
+            .returning(Reply.text, Reply.attempts, Reply.mention_id)
+        ).first()
+        if claimed is None:
+            log.info("post.skip", reply_id=reply_id)
+            return None
+        text, attempts, mention_row = claimed
+        target = s.scalar(select(Mention.platform_post_id).where(Mention.id == mention_row))
+    assert target is not None
+
+    try:
+        if attempts > 1:
+            # A previous attempt may have reached X before dying: look before posting again.
+            existing = deps.platform.find_reply(deps.bot_user_id, target)
+            if existing:
+                _mark_posted(deps, reply_id, existing, "reconciled")
+                return existing
+        post_id = deps.platform.create_reply(text, target)
+    except DuplicatePost:
+        existing = deps.platform.find_reply(deps.bot_user_id, target)
+        if existing:
+            _mark_posted(deps, reply_id, existing, "reconciled")
+            return existing
+        fail_reply(deps.sessions, reply_id, "duplicate_content")
+        return None
+    except RateLimited as exc:
+        _release_reply(deps, reply_id)
+        raise TryLater("rate limited", countdown=max(1.0, exc.reset_at - time.time())) from None
+    except TransientPlatformError as exc:
+        _release_reply(deps, reply_id)
+        raise TryLater(str(exc)) from None
+    except PermanentPlatformError as exc:
+        fail_reply(deps.sessions, reply_id, "platform_refused", str(exc))
+        return None
+    _mark_posted(deps, reply_id, post_id, "posted")
+    return post_id
+
+
+def sweep(sessions: SessionFactory, settings: Settings) -> SweepResult:
+    """Find mentions and replies stuck in flight and hand them back for another task."""
+    result = SweepResult()
+    now = utcnow()
+    stale = now - timedelta(seconds=settings.stuck_after_s)
+    with transaction(sessions) as s:
+        stuck = s.execute(
+            select(Mention.id, Mention.attempts)
+            .where(
+                or_(
+                    and_(Mention.status == MentionStatus.QUEUED, Mention.queued_at < stale),
+                    and_(Mention.status == MentionStatus.GENERATING, Mention.generating_at < stale),
+                )
+            )
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for mention_id, attempts in stuck:
+            if attempts >= settings.max_attempts:
+                s.execute(
+                    update(Mention)
+                    .where(Mention.id == mention_id)
+                    .values(
+                        status=MentionStatus.FAILED,
+                        reason="stuck",
+                        detail=f"gave up after {attempts} attempts",
+                        failed_at=now,
+                    )
+                )
+                result.failed_mentions.append(mention_id)
+            else:
+                # queued_at doubles as "last sent": the next sweep waits a full period again.
+                s.execute(
+                    update(Mention)
+                    .where(Mention.id == mention_id)
+                    .values(status=MentionStatus.QUEUED, queued_at=now)
+                )
+                result.generate.append(mention_id)
+        stuck_replies = s.execute(
+            select(Reply.id, Reply.attempts)
+            .where(
+                or_(
+                    and_(Reply.status == ReplyStatus.APPROVED, Reply.approved_at < stale),
+                    and_(Reply.status == ReplyStatus.POSTING, Reply.posting_at < stale),
+                )
+            )
+            .limit(500)
+            .with_for_update(skip_locked=True)
+        ).all()
+        for reply_id, attempts in stuck_replies:
+            if attempts >= settings.max_attempts:
+                s.execute(
+                    update(Reply)
+                    .where(Reply.id == reply_id)
+                    .values(status=ReplyStatus.POST_FAILED, reason="stuck", failed_at=now)
+                )
+                result.failed_replies.append(reply_id)
+            else:
+                # Back to approved: the next claim counts an attempt, so it reconciles first.
+                s.execute(
+                    update(Reply)
+                    .where(Reply.id == reply_id)
+                    .values(status=ReplyStatus.APPROVED, approved_at=now)
+                )
+                result.post.append(reply_id)
+    if result.generate or result.post or result.failed_mentions or result.failed_replies:
+        log.info(
+            "sweep.done",
+            generate=len(result.generate),
+            post=len(result.post),
+            failed_mentions=len(result.failed_mentions),
+            failed_replies=len(result.failed_replies),
+        )
+    return result

@@ -1,0 +1,92 @@
+"""All configuration in one typed object, read from MENTIONBOT_* variables and `.env`."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+
+class Settings(BaseSettings):
+    """Every setting of mentionbot; the README's table is generated from these fields."""
+
+    model_config = SettingsConfigDict(env_prefix="MENTIONBOT_", env_file=".env", extra="ignore")
+
+    # storage and queues
+    database_url: str = Field(
+        "sqlite:///var/mentionbot.db",
+        description="SQLAlchemy URL. Postgres in production (postgresql+psycopg://...).",
+    )
+    broker_url: str = Field(
+        "redis://127.0.0.1:6379/0", description="Celery broker (Redis). memory:// in the demo."
+    )
+    broker_visibility_timeout_s: int = Field(
+        3600, description="Redis visibility timeout; must exceed the longest task."
+    )
+
+    # the X account
+    x_api_url: str | None = Field(
+        None, description="Base URL of an X API sandbox; unset means the real api.x.com."
+    )
+    x_bearer_token: SecretStr | None = Field(None, description="App bearer token (reads).")
+    x_consumer_key: SecretStr | None = Field(None, description="OAuth 1.0a consumer key.")
+    x_consumer_secret: SecretStr | None = Field(None, description="OAuth 1.0a consumer secret.")
+    x_access_token: SecretStr | None = Field(None, description="OAuth 1.0a access token.")
+    x_access_token_secret: SecretStr | None = Field(
+        None, description="OAuth 1.0a access token secret."
+    )
+    bot_user_id: str | None = Field(
+        None, description="The bot account's user id; looked up with GET /2/users/me if unset."
+    )
+
+    # listener
+    poll_interval_s: float = Field(15.0, description="Seconds between mention polls.")
+    since_overlap_s: float = Field(
+        60.0, description="How far behind the newest seen mention each poll starts (late posts)."
+    )
+    mentions_page_size: int = Field(100, ge=5, le=100, description="max_results per page.")
+    max_pages_per_poll: int = Field(8, description="Page cap per poll (X reaches back 800).")
+
+    # language model
+    llm_url: str = Field(
+        "http://127.0.0.1:8000", description="vLLM OpenAI-compatible server base URL."
+    )
+    llm_model: str = Field("tiny-moe", description="Served model name sent to vLLM.")
+    llm_api_key: SecretStr | None = Field(None, description="Bearer key for the vLLM server.")
+    llm_timeout_s: float = Field(60.0, description="Per-request timeout to vLLM.")
+    llm_max_tokens: int = Field(96, description="Max output tokens per reply.")
+    llm_temperature: float = Field(0.7, description="Sampling temperature.")
+    persona_path: Path | None = Field(
+        None, description="Operator persona file; the shipped models/persona.md if unset."
+    )
+    context_posts: int = Field(6, description="Thread ancestors included in the prompt.")
+
+    # workers
+    task_max_retries: int = Field(5, description="Retries for transient task failures.")
+    sweep_interval_s: float = Field(30.0, description="How often the sweeper runs.")
+    stuck_after_s: float = Field(
+        300.0, description="A mention or reply in flight longer than this is sent again."
+    )
+    max_attempts: int = Field(
+        5, description="Sweeps per mention or reply before it ends failed with a reason."
+    )
+
+    # logs
+    log_format: str = Field("console", description="console or json.")
+    log_level: str = Field("INFO", description="Root log level.")
+
+    # demo and local engine
+    model_dir: Path = Field(
+        REPO_ROOT / "var" / "models" / "tiny-moe", description="Where build-tiny writes the MoE."
+    )
+    var_dir: Path = Field(REPO_ROOT / "var", description="Runtime files: SQLite, logs.")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (tests build their own Settings instead)."""
+    return Settings()

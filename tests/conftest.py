@@ -1,0 +1,3 @@
+"""Shared fixtures: real Postgres, real Redis, the sandbox over HTTP, the real vLLM engine."""
+
+pytest_plugins = ["tests.fixtures.db", "tests.fixtures.engine", "tests.fixtures.services"]

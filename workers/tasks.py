@@ -1,0 +1,117 @@
+"""Thin Celery tasks: load by id, call one service in bot/, map failures to retry or give-up."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import structlog
+from celery import Celery, Task
+from sqlalchemy.exc import InterfaceError, OperationalError
+
+from bot import replies
+from bot.replies import TryLater
+from workers.celery_app import TASK_GENERATE, TASK_POST, TASK_SWEEP
+from workers.context import deps_for
+
+log = structlog.get_logger(__name__)
+
+# The database blinking is as transient as the model server blinking.
+DB_TRANSIENT = (OperationalError, InterfaceError)
+
+
+def backoff(retries: int) -> float:
+    """Exponential backoff with jitter, capped at a minute."""
+    return float(min(60.0, 2.0 * 2**retries) * random.uniform(0.75, 1.25))
+
+
+@contextmanager
+def bound(task: Task, **ids: Any) -> Iterator[None]:
+    """Bind the task id and the item id into every log line of this task."""
+    structlog.contextvars.bind_contextvars(task_id=task.request.id, **ids)
+    try:
+        yield
+    finally:
+        structlog.contextvars.unbind_contextvars("task_id", *ids)
+
+
+def _retry_or_give_up(
+    task: Task, reason: str, countdown: float | None, give_up: Callable[[], None]
+) -> None:
+    if task.request.retries >= (task.max_retries or 0):
+        give_up()
+        return
+    raise task.retry(
+        countdown=countdown if countdown is not None else backoff(task.request.retries)
+    )
+
+
+def register(app: Celery) -> None:
+    """Register the tasks on `app` (called by the factory)."""
+    max_retries = app.conf.mentionbot_settings.task_max_retries
+
+    @app.task(name=TASK_GENERATE, bind=True, max_retries=max_retries)
+    def generate_reply(self: Task, mention_id: int) -> None:
+        with bound(self, mention_id=mention_id):
+            deps = deps_for(self.app)
+            try:
+                reply_id = replies.generate_reply(deps, mention_id)
+            except TryLater as exc:
+                reason = exc.reason
+                _retry_or_give_up(
+                    self,
+                    reason,
+                    exc.countdown,
+                    lambda: replies.fail_mention(
+                        deps.sessions, mention_id, "retries_exhausted", reason
+                    ),
+                )
+                return
+            except DB_TRANSIENT as exc:
+                raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+            if reply_id is not None:
+                # The reply row is committed by now, so the post worker can read it.
+                self.app.send_task(TASK_POST, args=[reply_id])
+
+    @app.task(name=TASK_POST, bind=True, max_retries=max_retries)
+    def post_reply(self: Task, reply_id: int) -> None:
+        with bound(self, reply_id=reply_id):
+            deps = deps_for(self.app)
+            try:
+                replies.post_reply(deps, reply_id)
+            except TryLater as exc:
+                reason = exc.reason
+                _retry_or_give_up(
+                    self,
+                    reason,
+                    exc.countdown,
+                    lambda: replies.fail_reply(
+                        deps.sessions, reply_id, "retries_exhausted", reason
+                    ),
+                )
+            except DB_TRANSIENT as exc:
+                raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+
+    @app.task(name=TASK_SWEEP, bind=True)
+    def sweep(self: Task) -> None:
+        with bound(self):
+            deps = deps_for(self.app)
+            result = replies.sweep(deps.sessions, deps.settings)
+            for mention_id in result.generate:
+                self.app.send_task(TASK_GENERATE, args=[mention_id])
+            for reply_id in result.post:
+                self.app.send_task(TASK_POST, args=[reply_id])
+
+
+class CelerySender:
+    """The listener's TaskSender, backed by Celery."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def send_generate(self, mention_ids: Sequence[int]) -> None:
+        """Queue one generate task per mention id."""
+        for mention_id in mention_ids:
+            self.app.send_task(TASK_GENERATE, args=[mention_id])
