@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, transaction
-from bot.gating import decide
+from bot.gating import clean_text, decide
 from bot.platform import (
     Author,
     Platform,
@@ -55,8 +55,8 @@ def upsert_author(session: Session, author: Author) -> int:
     now = utcnow()
     values = {
         "platform_id": author.platform_id,
-        "username": author.username,
-        "display_name": author.name,
+        "username": clean_text(author.username)[:64],
+        "display_name": clean_text(author.name)[:128],
         "subscription_type": author.subscription_type,
         "verified_type": author.verified_type,
         "updated_at": now,
@@ -92,7 +92,7 @@ def ingest(
             .values(
                 platform_post_id=post.id,
                 author_id=author_rows[author.platform_id],
-                text=post.text,
+                text=clean_text(post.text),
                 conversation_id=post.conversation_id,
                 in_reply_to_post_id=post.in_reply_to_post_id,
                 status=status,
