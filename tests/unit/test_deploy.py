@@ -62,3 +62,11 @@ def test_no_secret_values_in_compose() -> None:
         key, _, value = line.partition(":")
         if any(w in key for w in ("TOKEN", "SECRET", "PASSWORD")) and value.strip():
             assert value.strip().startswith("${"), line
+
+
+def test_readme_lists_every_setting() -> None:
+    from bot.settings import Settings
+
+    readme = (REPO / "README.md").read_text()
+    missing = [n for n in Settings.model_fields if f"MENTIONBOT_{n.upper()}" not in readme]
+    assert missing == []
