@@ -140,20 +140,20 @@ def test_duplicate_text_elsewhere_fails_with_a_reason(
 ) -> None:
     deps = _deps(sandbox.url, db, bot_user["id"])
     reply_id, _ = _seed(sandbox.url, db, text="said before")
-    other, other_target = _seed_second(sandbox.url, db)
+    other_target = _seed_second(sandbox.url)
     deps.platform.create_reply("said before", other_target)
     assert post_reply(deps, reply_id) is None
     reply = _reply(db, reply_id)
     assert reply.status == ReplyStatus.POST_FAILED and reply.reason == "duplicate_content"
 
 
-def _seed_second(url: str, db: sessionmaker[Session]) -> tuple[int, str]:
+def _seed_second(url: str) -> str:
     r = httpx.post(
         f"{url}/sandbox/mentions",
         json={"author_id": "778", "username": "other", "text": "@mentionbot another"},
         timeout=10,
     )
-    return 0, str(r.json()["id"])
+    return str(r.json()["id"])
 
 
 def test_sweeper_resends_stuck_work_and_gives_up_after_max_attempts(
