@@ -1,0 +1,277 @@
+"""Client for vLLM's OpenAI-compatible server (``vllm serve`` / ``vllm.entrypoints.openai``).
+
+Failures are split the way the worker needs them: ``LLMUnavailable`` is worth retrying later
+(connection refused, dropped, timed out, 5xx), ``LLMRejected`` never is (4xx, nonsense reply).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, Protocol, Self
+
+import httpx
+import structlog
+from tenacity import (
+    RetryCallState,
+    Retrying,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+    wait_random,
+)
+
+log = structlog.get_logger(__name__)
+
+Messages = Sequence[Mapping[str, str]]
+
+# Fields the client sets itself; `extra` may add vLLM's sampling extensions but not these.
+_RESERVED = frozenset(
+    {"model", "messages", "max_tokens", "temperature", "top_p", "priority", "seed", "stream"}
+)
+_BODY_SNIPPET = 300
+_MAX_BACKOFF_S = 30.0
+_HEALTH_TIMEOUT_S = 5.0
+
+
+@dataclass(frozen=True)
+class Completion:
+    """One generated reply and what it cost."""
+
+    text: str
+    model: str
+    prompt_tokens: int
+    completion_tokens: int
+    finish_reason: str | None
+    elapsed_s: float
+
+
+class LLMError(Exception):
+    """Any failure to get a completion."""
+
+
+class LLMUnavailable(LLMError):
+    """Transient: the server could not be reached or failed; try again later."""
+
+
+class LLMRejected(LLMError):
+    """Permanent: the server refused the request or answered nonsense; retrying won't help."""
+
+
+class LLM(Protocol):
+    """What callers need from a language model; VLLMClient and test doubles provide it."""
+
+    def complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 96,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        priority: int | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Completion:
+        """Generate a chat completion for ``messages``."""
+        ...
+
+    def health(self) -> bool:
+        """Return True if the model server is up."""
+        ...
+
+
+class _Transient(Exception):
+    """Internal: an attempt failed in a way worth retrying."""
+
+
+class VLLMClient:
+    """Synchronous client for one vLLM OpenAI-compatible endpoint, with bounded retries."""
+
+    def __init__(
+        self,
+        base_url: str,
+        model: str,
+        api_key: str | None = None,
+        timeout_s: float = 60.0,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+    ) -> None:
+        root = base_url.rstrip("/")
+        # Accept both "http://host:8000" and "http://host:8000/v1": operators copy either.
+        if root.endswith("/v1"):
+            root = root[: -len("/v1")]
+        self.root_url = root
+        self.model = model
+        self.timeout_s = timeout_s
+        self.max_retries = max(0, max_retries)
+        self.backoff_s = backoff_s
+        self._api_key = api_key
+        headers = {"Accept": "application/json"}
+        if api_key:
+            headers["Authorization"] = f"Bearer {api_key}"
+        self._http = httpx.Client(base_url=root, headers=headers, timeout=timeout_s)
+
+    def __repr__(self) -> str:
+        # Spelled out so the key can never slip in through a default dataclass-style repr.
+        auth = "set" if self._api_key else "none"
+        return f"VLLMClient(root_url={self.root_url!r}, model={self.model!r}, api_key={auth})"
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Close the underlying connection pool."""
+        self._http.close()
+
+    def complete(
+        self,
+        messages: Messages,
+        *,
+        max_tokens: int = 96,
+        temperature: float = 0.7,
+        top_p: float = 0.95,
+        priority: int | None = None,
+        seed: int | None = None,
+        extra: dict[str, Any] | None = None,
+    ) -> Completion:
+        """Generate a chat completion; ``elapsed_s`` includes any retries."""
+        body: dict[str, Any] = {
+            "model": self.model,
+            "messages": [dict(m) for m in messages],
+            "max_tokens": max_tokens,
+            "temperature": temperature,
+            "top_p": top_p,
+        }
+        # vLLM reads its extensions from the top level of the body, beside the OpenAI fields.
+        if priority is not None:
+            body["priority"] = priority
+        if seed is not None:
+            body["seed"] = seed
+        if extra:
+            clash = _RESERVED.intersection(extra)
+            if clash:
+                raise ValueError(f"extra may not set {sorted(clash)}; use the named arguments")
+            body.update(extra)
+
+        started = time.monotonic()
+        response = self._request("POST", "/v1/chat/completions", body)
+        payload = self._json(response)
+        return _parse_completion(payload, time.monotonic() - started)
+
+    def health(self) -> bool:
+        """Return True if ``GET /health`` answers 200; any error means unhealthy."""
+        try:
+            # A probe that hangs for the full generation timeout is as useless as a failure.
+            response = self._http.get("/health", timeout=min(self.timeout_s, _HEALTH_TIMEOUT_S))
+            return response.status_code == httpx.codes.OK
+        except httpx.HTTPError:
+            return False
+
+    def models(self) -> list[str]:
+        """Return the model ids the server serves (``GET /v1/models``)."""
+        payload = self._json(self._request("GET", "/v1/models", None))
+        try:
+            return [str(item["id"]) for item in payload["data"]]
+        except (KeyError, TypeError) as exc:
+            raise LLMRejected(f"malformed /v1/models response: {exc!r}") from None
+
+    def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        attempts = self.max_retries + 1
+        retrying = Retrying(
+            retry=retry_if_exception_type(_Transient),
+            stop=stop_after_attempt(attempts),
+            # Jitter keeps a fleet of workers from hammering a recovering server in lockstep.
+            wait=wait_exponential(multiplier=self.backoff_s, max=_MAX_BACKOFF_S)
+            + wait_random(0, self.backoff_s),
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        try:
+            for attempt in retrying:
+                with attempt:
+                    return self._attempt(method, path, body)
+        except _Transient as exc:
+            raise LLMUnavailable(
+                f"{method} {path} failed after {attempts} attempts: {exc}"
+            ) from None
+        raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _attempt(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        try:
+            response = self._http.request(method, path, json=body)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            # `from None` everywhere: httpx errors carry the request, whose headers hold the key.
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise LLMRejected(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+
+        status = response.status_code
+        if status >= 500:
+            raise _Transient(f"HTTP {status}: {self._snippet(response)}")
+        if status == httpx.codes.TOO_MANY_REQUESTS:
+            # Overload, not a bad request: the caller should come back later, but retrying
+            # here at once would only add to the queue.
+            raise LLMUnavailable(f"{method} {path}: HTTP 429: {self._snippet(response)}")
+        if status >= 400:
+            raise LLMRejected(f"{method} {path}: HTTP {status}: {self._snippet(response)}")
+        return response
+
+    def _json(self, response: httpx.Response) -> dict[str, Any]:
+        try:
+            payload = response.json()
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise LLMRejected(f"response is not JSON: {self._snippet(response)}") from None
+        if not isinstance(payload, dict):
+            raise LLMRejected(f"response is not a JSON object: {self._snippet(response)}")
+        return payload
+
+    def _snippet(self, response: httpx.Response) -> str:
+        text = response.text
+        # A proxy that echoes the request back would otherwise put the key into our errors;
+        # redact before cutting so a key straddling the cut cannot leak half of itself.
+        if self._api_key:
+            text = text.replace(self._api_key, "***")
+        return text[:_BODY_SNIPPET]
+
+    def _log_retry(self, state: RetryCallState) -> None:
+        exc = state.outcome.exception() if state.outcome else None
+        log.warning(
+            "llm.retry",
+            attempt=state.attempt_number,
+            max_attempts=self.max_retries + 1,
+            error=str(exc),
+            sleep_s=round(state.upcoming_sleep, 3),
+        )
+
+
+def _parse_completion(payload: dict[str, Any], elapsed_s: float) -> Completion:
+    try:
+        choice = payload["choices"][0]
+        message = choice["message"]
+        # content is null when a reasoning model spends every token thinking; that is an
+        # empty answer for the caller to judge, not a protocol error.
+        content = message.get("content") or ""
+        usage = payload.get("usage") or {}
+        if not isinstance(content, str):
+            raise TypeError("message.content is not a string")
+        return Completion(
+            text=content,
+            model=str(payload.get("model", "")),
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=choice.get("finish_reason"),
+            elapsed_s=elapsed_s,
+        )
+    except (KeyError, IndexError, TypeError, AttributeError, ValueError) as exc:
+        raise LLMRejected(f"malformed completion response: {exc!r}") from None
