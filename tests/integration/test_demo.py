@@ -1,0 +1,60 @@
+"""`mentionbot demo` on embedded defaults (SQLite, in-memory Celery) against the real engine."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+pytestmark = [pytest.mark.engine]
+
+
+def test_demo_answers_every_mention_once(vllm_server: Any, tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONBOT_")}
+    env.update(
+        {
+            # The session's engine stands in for the one the demo would start (same code path
+            # as an operator pointing the demo at a GPU server).
+            "MENTIONBOT_LLM_URL": vllm_server.base_url,
+            "MENTIONBOT_LLM_MODEL": vllm_server.model,
+            "MENTIONBOT_LLM_MAX_TOKENS": "24",
+            "MENTIONBOT_VAR_DIR": str(tmp_path),
+        }
+    )
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bot",
+            "demo",
+            "--mentions",
+            "8",
+            "--exit-when-done",
+            "--json",
+            "--timeout-s",
+            "300",
+        ],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=420,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert summary["mentions"] == 8
+    assert summary["answered"] == summary["posted"] == 8
+    assert summary["failed"] == 0
+    assert summary["duplicates_on_platform"] == 0
+    assert summary["p50_mention_to_reply_s"] > 0
+    # Each mention is printed beside its reply.
+    assert "mentions and replies" in proc.stdout
+    assert list(tmp_path.glob("demo/demo-*.db")), "the demo should use a SQLite file"
