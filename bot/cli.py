@@ -173,12 +173,11 @@ def model_serve(
     name: Annotated[str | None, typer.Option(help="Served model name.")] = None,
     host: str = "127.0.0.1",
     port: int = 8000,
-    max_model_len: int = 512,
+    max_model_len: int = 2048,
     extra: Annotated[list[str] | None, typer.Argument(help="Extra vLLM arguments.")] = None,
 ) -> None:
     """Start vLLM's OpenAI server and wait until /v1/models answers (tiny MoE by default)."""
     from models.server import ServeConfig, serve_forever
-
     from models.tiny_moe import build_tiny_moe
 
     settings = _settings()

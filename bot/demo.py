@@ -131,7 +131,6 @@ def _engine_server(settings: Settings, console: Console) -> Iterator[str]:
         yield settings.llm_url
         return
     from models.server import ServeConfig, VLLMServer, free_port
-
     from models.tiny_moe import build_tiny_moe
 
     with console.status("building the tiny MoE checkpoint (first run only)"):

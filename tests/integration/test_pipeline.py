@@ -52,7 +52,21 @@ def bot_replies(url: str, bot_id: str) -> list[dict[str, Any]]:
 
 
 def posted_count(db: sessionmaker[Session]) -> int:
+    """Replies posted so far; fails the test at once if any mention or reply failed."""
     with db() as s:
+        failed: list[Any] = list(
+            s.execute(
+                select(Mention.id, Mention.reason, Mention.detail).where(
+                    Mention.status == MentionStatus.FAILED
+                )
+            ).all()
+        )
+        failed += s.execute(
+            select(Reply.id, Reply.reason, Reply.detail).where(
+                Reply.status == ReplyStatus.POST_FAILED
+            )
+        ).all()
+        assert not failed, f"failures: {failed[:3]}"
         return int(
             s.scalar(
                 select(func.count()).select_from(Reply).where(Reply.status == ReplyStatus.POSTED)

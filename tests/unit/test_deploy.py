@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import yaml
 from typer.testing import CliRunner
@@ -12,8 +13,9 @@ from bot.cli import app
 REPO = Path(__file__).resolve().parents[2]
 
 
-def _compose() -> dict:
-    return yaml.safe_load((REPO / "docker-compose.yml").read_text())
+def _compose() -> dict[str, Any]:
+    data: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
+    return data
 
 
 def _check(args: list[str]) -> int:

@@ -196,10 +196,10 @@ def test_sweeper_resends_stuck_work_and_gives_up_after_max_attempts(
     assert result.failed_mentions == [ids[2]]
     assert result.post == [reply_id]
     with db() as s:
-        assert s.get(Mention, ids[1]).status == MentionStatus.QUEUED  # type: ignore[union-attr]
+        assert s.get(Mention, ids[1]).status == MentionStatus.QUEUED
         failed = s.get(Mention, ids[2])
         assert failed is not None and failed.reason == "stuck"
-        assert s.get(Reply, reply_id).status == ReplyStatus.APPROVED  # type: ignore[union-attr]
+        assert s.get(Reply, reply_id).status == ReplyStatus.APPROVED
     # Sent again just now: the next sweep leaves them alone for a full period.
     again = sweep(db, settings)
     assert again.generate == [] and again.post == []
@@ -214,4 +214,4 @@ def test_fail_mention_never_overrides_a_final_state(
     assert mention_id is not None
     fail_mention(db, mention_id, "llm_unavailable")
     with db() as s:
-        assert s.get(Mention, mention_id).status == MentionStatus.ANSWERED  # type: ignore[union-attr]
+        assert s.get(Mention, mention_id).status == MentionStatus.ANSWERED
