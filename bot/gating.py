@@ -2,23 +2,19 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 
 from bot.platform import Author, Post
+from models.postprocess import strip_control_chars
 
 # Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
 MAX_MENTION_CHARS = 25_000
 
 
-# C0 controls other than tab/newline/CR, DEL, and lone surrogates: Postgres rejects NUL in
-# text, and one such post must never block the whole poll.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ud800-\udfff]")
-
-
 def clean_text(text: str) -> str:
-    """Drop characters no database or prompt should carry; keep everything else as is."""
-    return _CONTROL.sub("", text)
+    """Drop characters no database or prompt should carry (Postgres rejects NUL, and one
+    such post must never block the whole poll)."""
+    return strip_control_chars(text)
 
 
 @dataclass(frozen=True)

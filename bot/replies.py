@@ -27,8 +27,8 @@ from bot.schema import Mention, MentionStatus, PlatformUser, Reply, ReplyStatus,
 from bot.settings import Settings
 from bot.sql import insert_for
 from models.llm_client import LLM, LLMRejected, LLMUnavailable
+from models.postprocess import clean_reply
 from models.prompt import ContextPost, build_messages
-from models.xlength import fit_to_limit
 
 log = structlog.get_logger(__name__)
 
@@ -153,10 +153,22 @@ def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
         text, in_reply_to, author_row = claimed
         username = s.scalar(select(PlatformUser.username).where(PlatformUser.id == author_row))
 
+    try:
+        return _write_reply(deps, mention_id, text, in_reply_to, username or "someone")
+    except Exception:
+        # Hand the claim back so the retry (or the sweeper) can take it again at once.
+        _release_mention(deps, mention_id)
+        raise
+
+
+def _write_reply(
+    deps: ReplyDeps, mention_id: int, text: str, in_reply_to: str | None, username: str
+) -> int | None:
+    """Prompt the model and store its reply for a mention this worker has claimed."""
     messages = build_messages(
         deps.persona,
         text,
-        username or "someone",
+        username,
         thread=_thread_context(deps, in_reply_to),
         bot_username=deps.bot_username,
     )
@@ -173,7 +185,7 @@ def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
     except LLMRejected as exc:
         fail_mention(deps.sessions, mention_id, "llm_rejected", str(exc))
         return None
-    reply_text = fit_to_limit(completion.text.strip())
+    reply_text = clean_reply(completion.text)
     if not reply_text:
         fail_mention(deps.sessions, mention_id, "empty_output")
         return None
@@ -262,7 +274,18 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
         text, attempts, mention_row = claimed
         target = s.scalar(select(Mention.platform_post_id).where(Mention.id == mention_row))
     assert target is not None
+    try:
+        return _post_claimed(deps, reply_id, text, target, attempts)
+    except Exception:
+        # Back to approved: the retry counts another attempt, so it reconciles first.
+        _release_reply(deps, reply_id)
+        raise
 
+
+def _post_claimed(
+    deps: ReplyDeps, reply_id: int, text: str, target: str, attempts: int
+) -> str | None:
+    """Post a reply this worker has claimed, looking for an earlier copy on a retry."""
     try:
         if attempts > 1:
             # A previous attempt may have reached X before dying: look before posting again.

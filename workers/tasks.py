@@ -9,7 +9,6 @@ from typing import Any
 
 import structlog
 from celery import Celery, Task
-from sqlalchemy.exc import InterfaceError, OperationalError
 
 from bot import replies
 from bot.replies import TryLater
@@ -17,9 +16,6 @@ from workers.celery_app import TASK_GENERATE, TASK_POST, TASK_SWEEP
 from workers.context import deps_for
 
 log = structlog.get_logger(__name__)
-
-# The database blinking is as transient as the model server blinking.
-DB_TRANSIENT = (OperationalError, InterfaceError)
 
 
 def backoff(retries: int) -> float:
@@ -69,8 +65,18 @@ def register(app: Celery) -> None:
                     ),
                 )
                 return
-            except DB_TRANSIENT as exc:
-                raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+                log.exception("generate.error")
+                _retry_or_give_up(
+                    self,
+                    detail,
+                    None,
+                    lambda: replies.fail_mention(
+                        deps.sessions, mention_id, "internal_error", detail
+                    ),
+                )
+                return
             if reply_id is not None:
                 # The reply row is committed by now, so the post worker can read it.
                 self.app.send_task(TASK_POST, args=[reply_id])
@@ -91,8 +97,15 @@ def register(app: Celery) -> None:
                         deps.sessions, reply_id, "retries_exhausted", reason
                     ),
                 )
-            except DB_TRANSIENT as exc:
-                raise self.retry(countdown=backoff(self.request.retries), exc=exc) from None
+            except Exception as exc:
+                detail = f"{type(exc).__name__}: {exc}"[:300]
+                log.exception("post.error")
+                _retry_or_give_up(
+                    self,
+                    detail,
+                    None,
+                    lambda: replies.fail_reply(deps.sessions, reply_id, "internal_error", detail),
+                )
 
     @app.task(name=TASK_SWEEP, bind=True)
     def sweep(self: Task) -> None:
