@@ -9,6 +9,7 @@ MENTIONBOT_DATABASE_URL / MENTIONBOT_BROKER_URL are set.
 from __future__ import annotations
 
 import json
+import logging
 import os
 import statistics
 import sys
@@ -176,6 +177,9 @@ def run_demo(
 
     console = Console(stderr=True)
     started = time.perf_counter()
+    if "MENTIONBOT_LOG_LEVEL" not in os.environ:
+        # The progress bar and the table tell the story; per-mention log lines would bury it.
+        logging.getLogger().setLevel(logging.WARNING)
     run_dir = settings.var_dir / "demo"
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = {}
