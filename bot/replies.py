@@ -8,6 +8,7 @@ both proceed; the unique constraints are the last line of defence.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -26,7 +27,9 @@ from bot.platform import (
 from bot.schema import Mention, MentionStatus, PlatformUser, Reply, ReplyStatus, utcnow
 from bot.settings import Settings
 from bot.sql import insert_for
-from models.llm_client import LLM, LLMRejected, LLMUnavailable
+from models.breaker import CircuitBreaker
+from models.context import fit_thread
+from models.llm_client import LLM, Completion, LLMError, LLMRejected, LLMUnavailable
 from models.postprocess import clean_reply
 from models.prompt import ContextPost, build_messages
 
@@ -53,6 +56,7 @@ class ReplyDeps:
     bot_user_id: str
     bot_username: str
     persona: str
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
 
 
 @dataclass
@@ -105,23 +109,36 @@ def fail_reply(sessions: SessionFactory, reply_id: int, reason: str, detail: str
 
 
 def _thread_context(deps: ReplyDeps, in_reply_to: str | None) -> list[ContextPost]:
-    """The mention's ancestors, oldest first, walking the reply chain up to the budget."""
-    ancestors: list[ContextPost] = []
+    """The mention's ancestors, oldest first, nearest kept first within the token budget."""
+    nearest_first: list[ContextPost] = []
     next_id = in_reply_to
     try:
-        while next_id and len(ancestors) < deps.settings.context_posts:
+        while next_id and len(nearest_first) < deps.settings.context_posts:
             posts = deps.platform.get_posts([next_id])
             if not posts:
                 break
             post = posts[0]
-            ancestors.append(
+            nearest_first.append(
                 ContextPost(author_username=post.author_id or "someone", text=post.text)
             )
             next_id = post.in_reply_to_post_id
     except PlatformError as exc:
         # Context makes a reply better; its absence must not cost the user an answer.
         log.warning("generate.context_unavailable", error=str(exc))
-    return list(reversed(ancestors))
+    return fit_thread(nearest_first, deps.settings.context_token_budget, _counter(deps))
+
+
+def _counter(deps: ReplyDeps) -> Callable[[str], int]:
+    """Count with the served model's tokenizer; estimate if the server cannot say."""
+
+    def count(text: str) -> int:
+        try:
+            return deps.llm.count_tokens(text)
+        except LLMError:
+            # A generous estimate (most tokenizers spend 3-4 characters a token).
+            return len(text) // 2 + 1
+
+    return count
 
 
 def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
@@ -174,20 +191,17 @@ def _write_reply(
     )
     started = time.perf_counter()
     try:
-        completion = deps.llm.complete(
-            messages,
-            max_tokens=deps.settings.llm_max_tokens,
-            temperature=deps.settings.llm_temperature,
-        )
+        completion, reply_text, reason = _complete(deps, messages)
     except LLMUnavailable as exc:
+        deps.breaker.record_failure()
         _release_mention(deps, mention_id)
         raise TryLater(f"llm unavailable: {exc}") from None
     except LLMRejected as exc:
         fail_mention(deps.sessions, mention_id, "llm_rejected", str(exc))
         return None
-    reply_text = clean_reply(completion.text)
-    if not reply_text:
-        fail_mention(deps.sessions, mention_id, "empty_output")
+    deps.breaker.record_success()
+    if reason is not None:
+        fail_mention(deps.sessions, mention_id, reason, completion.text[:200])
         return None
 
     with transaction(deps.sessions) as s:
@@ -202,6 +216,7 @@ def _write_reply(
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,
                 generation_s=time.perf_counter() - started,
+                ttft_s=completion.ttft_s,
                 created_at=utcnow(),
                 approved_at=utcnow(),
             )
@@ -220,6 +235,38 @@ def _write_reply(
         completion_tokens=completion.completion_tokens,
     )
     return int(reply_id) if reply_id is not None else None
+
+
+def _complete(
+    deps: ReplyDeps, messages: list[dict[str, str]]
+) -> tuple[Completion, str, str | None]:
+    """Ask the model; an empty answer is asked for once more before the mention fails."""
+    settings = deps.settings
+    completion: Completion | None = None
+    for attempt in range(2):
+        completion = deps.llm.complete(
+            messages,
+            max_tokens=settings.llm_max_tokens,
+            temperature=settings.llm_temperature,
+            # min_tokens (a vLLM extension) stops a model from ending before it says anything.
+            extra={"min_tokens": settings.llm_min_tokens} if settings.llm_min_tokens else None,
+        )
+        text = clean_reply(completion.text)
+        if text:
+            return completion, text, None
+        log.info("generate.regenerate", attempt=attempt + 1, reason="empty_output")
+    assert completion is not None
+    return completion, "", "empty_output"
+
+
+def touch_queued(sessions: SessionFactory, mention_id: int) -> None:
+    """Note that a queued mention's task was just sent again (keeps the sweeper away)."""
+    with transaction(sessions) as s:
+        s.execute(
+            update(Mention)
+            .where(Mention.id == mention_id, Mention.status == MentionStatus.QUEUED)
+            .values(queued_at=utcnow())
+        )
 
 
 def _release_mention(deps: ReplyDeps, mention_id: int) -> None:

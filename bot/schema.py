@@ -138,6 +138,7 @@ class Reply(Base):
     prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     generation_s: Mapped[float] = mapped_column(server_default="0")
+    ttft_s: Mapped[float | None] = mapped_column()
     platform_post_id: Mapped[str | None] = mapped_column(String(32), unique=True)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())

@@ -60,10 +60,22 @@ class Settings(BaseSettings):
     llm_timeout_s: float = Field(60.0, description="Per-request timeout to vLLM.")
     llm_max_tokens: int = Field(96, description="Max output tokens per reply.")
     llm_temperature: float = Field(0.7, description="Sampling temperature.")
+    llm_min_tokens: int = Field(
+        4, description="vLLM min_tokens: the model may not stop before this many tokens."
+    )
     persona_path: Path | None = Field(
         None, description="Operator persona file; the shipped models/persona.md if unset."
     )
-    context_posts: int = Field(6, description="Thread ancestors included in the prompt.")
+    context_posts: int = Field(6, description="Thread ancestors fetched for the prompt.")
+    context_token_budget: int = Field(
+        512, description="Tokens (served model's tokenizer) the thread context may use."
+    )
+    breaker_failures: int = Field(
+        3, description="Consecutive model-server failures that open the circuit breaker."
+    )
+    breaker_cooldown_s: float = Field(
+        10.0, description="Seconds the breaker waits before probing /health again."
+    )
 
     # workers
     task_max_retries: int = Field(5, description="Retries for transient task failures.")

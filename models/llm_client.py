@@ -7,11 +7,12 @@ Failures are split the way the worker needs them: ``LLMUnavailable`` is worth re
 from __future__ import annotations
 
 import json
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Any, Protocol, Self
+from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 import structlog
@@ -30,11 +31,23 @@ Messages = Sequence[Mapping[str, str]]
 
 # Fields the client sets itself; `extra` may add vLLM's sampling extensions but not these.
 _RESERVED = frozenset(
-    {"model", "messages", "max_tokens", "temperature", "top_p", "priority", "seed", "stream"}
+    {
+        "model",
+        "messages",
+        "max_tokens",
+        "temperature",
+        "top_p",
+        "priority",
+        "seed",
+        "stream",
+        "stream_options",
+    }
 )
 _BODY_SNIPPET = 300
 _MAX_BACKOFF_S = 30.0
 _HEALTH_TIMEOUT_S = 5.0
+_TOKEN_CACHE_SIZE = 4096
+_T = TypeVar("_T")
 
 
 @dataclass(frozen=True)
@@ -47,6 +60,8 @@ class Completion:
     completion_tokens: int
     finish_reason: str | None
     elapsed_s: float
+    # Time to the first generated text (streamed); None when the server did not stream.
+    ttft_s: float | None = None
 
 
 class LLMError(Exception):
@@ -82,6 +97,10 @@ class LLM(Protocol):
         """Return True if the model server is up."""
         ...
 
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` costs with the served model's tokenizer."""
+        ...
+
 
 class _Transient(Exception):
     """Internal: an attempt failed in a way worth retrying."""
@@ -113,6 +132,8 @@ class VLLMClient:
         if api_key:
             headers["Authorization"] = f"Bearer {api_key}"
         self._http = httpx.Client(base_url=root, headers=headers, timeout=timeout_s)
+        self._token_cache: dict[str, int] = {}
+        self._cache_lock = threading.Lock()
 
     def __repr__(self) -> str:
         # Spelled out so the key can never slip in through a default dataclass-style repr.
@@ -164,10 +185,36 @@ class VLLMClient:
                 raise ValueError(f"extra may not set {sorted(clash)}; use the named arguments")
             body.update(extra)
 
+        # Streamed, so the time to the first token is measured where the user feels it.
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
-        response = self._request("POST", "/v1/chat/completions", body)
-        payload = self._json(response)
-        return _parse_completion(payload, time.monotonic() - started)
+        return self._with_retries(
+            "POST /v1/chat/completions", lambda: self._stream_completion(body, started)
+        )
+
+    def count_tokens(self, text: str) -> int:
+        """Tokens `text` costs with the served model's own tokenizer (vLLM's /tokenize)."""
+        with self._cache_lock:
+            cached = self._token_cache.get(text)
+        if cached is not None:
+            return cached
+        payload = self._json(
+            self._request(
+                "POST",
+                "/tokenize",
+                {"model": self.model, "prompt": text, "add_special_tokens": False},
+            )
+        )
+        try:
+            count = int(payload["count"])
+        except (KeyError, TypeError, ValueError) as exc:
+            raise LLMRejected(f"malformed /tokenize response: {exc!r}") from None
+        with self._cache_lock:
+            if len(self._token_cache) >= _TOKEN_CACHE_SIZE:
+                self._token_cache.pop(next(iter(self._token_cache)))
+            self._token_cache[text] = count
+        return count
 
     def health(self) -> bool:
         """Return True if ``GET /health`` answers 200; any error means unhealthy."""
@@ -187,6 +234,9 @@ class VLLMClient:
             raise LLMRejected(f"malformed /v1/models response: {exc!r}") from None
 
     def _request(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
+        return self._with_retries(f"{method} {path}", lambda: self._attempt(method, path, body))
+
+    def _with_retries(self, what: str, call: Callable[[], _T]) -> _T:
         attempts = self.max_retries + 1
         retrying = Retrying(
             retry=retry_if_exception_type(_Transient),
@@ -200,12 +250,65 @@ class VLLMClient:
         try:
             for attempt in retrying:
                 with attempt:
-                    return self._attempt(method, path, body)
+                    return call()
         except _Transient as exc:
-            raise LLMUnavailable(
-                f"{method} {path} failed after {attempts} attempts: {exc}"
-            ) from None
+            raise LLMUnavailable(f"{what} failed after {attempts} attempts: {exc}") from None
         raise AssertionError("unreachable: tenacity either returns or raises")  # pragma: no cover
+
+    def _stream_completion(self, body: dict[str, Any], started: float) -> Completion:
+        path = "/v1/chat/completions"
+        try:
+            with self._http.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    self._check_status("POST", path, response)
+                if "text/event-stream" not in response.headers.get("content-type", ""):
+                    # A server (or proxy) that ignores `stream` answers with one JSON object.
+                    response.read()
+                    return _parse_completion(self._json(response), time.monotonic() - started)
+                return self._read_events(response, started)
+        except (httpx.TimeoutException, httpx.NetworkError, httpx.RemoteProtocolError) as exc:
+            # `from None` everywhere: httpx errors carry the request, whose headers hold the key.
+            raise _Transient(f"{type(exc).__name__}: {exc}") from None
+        except httpx.HTTPError as exc:
+            raise LLMRejected(f"POST {path}: {type(exc).__name__}: {exc}") from None
+
+    def _read_events(self, response: httpx.Response, started: float) -> Completion:
+        parts: list[str] = []
+        ttft: float | None = None
+        finish: str | None = None
+        usage: dict[str, Any] = {}
+        model = ""
+        for line in response.iter_lines():
+            if not line.startswith("data:"):
+                continue
+            data = line[5:].strip()
+            if data == "[DONE]":
+                break
+            try:
+                event = json.loads(data)
+            except json.JSONDecodeError:
+                raise LLMRejected(f"malformed stream event: {data[:_BODY_SNIPPET]}") from None
+            if "error" in event:
+                raise _Transient(f"stream error: {str(event['error'])[:_BODY_SNIPPET]}")
+            model = str(event.get("model") or model)
+            usage = event.get("usage") or usage
+            for choice in event.get("choices") or []:
+                piece = (choice.get("delta") or {}).get("content") or ""
+                if piece:
+                    if ttft is None:
+                        ttft = time.monotonic() - started
+                    parts.append(piece)
+                finish = choice.get("finish_reason") or finish
+        return Completion(
+            text="".join(parts),
+            model=model,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+            finish_reason=finish,
+            elapsed_s=time.monotonic() - started,
+            ttft_s=ttft,
+        )
 
     def _attempt(self, method: str, path: str, body: dict[str, Any] | None) -> httpx.Response:
         try:
@@ -215,7 +318,10 @@ class VLLMClient:
             raise _Transient(f"{type(exc).__name__}: {exc}") from None
         except httpx.HTTPError as exc:
             raise LLMRejected(f"{method} {path}: {type(exc).__name__}: {exc}") from None
+        self._check_status(method, path, response)
+        return response
 
+    def _check_status(self, method: str, path: str, response: httpx.Response) -> None:
         status = response.status_code
         if status >= 500:
             raise _Transient(f"HTTP {status}: {self._snippet(response)}")
@@ -225,7 +331,6 @@ class VLLMClient:
             raise LLMUnavailable(f"{method} {path}: HTTP 429: {self._snippet(response)}")
         if status >= 400:
             raise LLMRejected(f"{method} {path}: HTTP {status}: {self._snippet(response)}")
-        return response
 
     def _json(self, response: httpx.Response) -> dict[str, Any]:
         try:

@@ -13,6 +13,7 @@ from bot.platform import PlatformError
 from bot.replies import ReplyDeps
 from bot.settings import Settings
 from bot.x_client import XPlatform
+from models.breaker import CircuitBreaker
 from models.llm_client import VLLMClient
 from models.prompt import load_persona
 
@@ -47,6 +48,9 @@ def build_deps(settings: Settings) -> ReplyDeps:
         bot_user_id=bot_id,
         bot_username=bot_username,
         persona=load_persona(settings.persona_path),
+        breaker=CircuitBreaker(
+            failure_threshold=settings.breaker_failures, cooldown_s=settings.breaker_cooldown_s
+        ),
     )
 
 

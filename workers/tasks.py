@@ -52,6 +52,14 @@ def register(app: Celery) -> None:
     def generate_reply(self: Task, mention_id: int) -> None:
         with bound(self, mention_id=mention_id):
             deps = deps_for(self.app)
+            if not deps.breaker.allow(deps.llm.health):
+                # The model server is down: park the task without spending one of its
+                # retries; the queue waits and the worker resumes once /health answers.
+                wait = max(1.0, deps.breaker.wait_s())
+                replies.touch_queued(deps.sessions, mention_id)
+                self.apply_async(args=[mention_id], countdown=wait, retries=self.request.retries)
+                log.info("generate.parked", wait_s=round(wait, 1))
+                return
             try:
                 reply_id = replies.generate_reply(deps, mention_id)
             except TryLater as exc:
