@@ -232,9 +232,34 @@ class Listener:
             )
         return result
 
+    def resend_queued(self) -> int:
+        """Send tasks again for every queued mention (run at start-up).
+
+        A listener killed between its commit and its sends leaves mentions queued with no
+        task; the sweeper would find them after `stuck_after_s`, this finds them at once.
+        A task sent twice is harmless: the worker's claim lets only one through.
+        """
+        with transaction(self.sessions) as s:
+            ids = list(
+                s.scalars(
+                    select(Mention.id)
+                    .where(Mention.status == MentionStatus.QUEUED)
+                    .order_by(Mention.id)
+                    .limit(10_000)
+                )
+            )
+        if ids:
+            self.sender.send_generate(ids)
+            log.info("listener.resent_queued", count=len(ids))
+        return len(ids)
+
     def run(self, stop: threading.Event) -> None:
         """Poll until `stop` is set; SIGTERM handlers set it."""
         log.info("listener.start", bot_user_id=self.bot_user_id)
+        try:
+            self.resend_queued()
+        except Exception:
+            log.exception("listener.resend_failed")
         while not stop.is_set():
             try:
                 result = self.poll_once()

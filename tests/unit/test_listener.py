@@ -193,3 +193,26 @@ def test_nothing_new_means_nothing_sent(
     rec = Recorder()
     result = _listener(sandbox.url, db, bot_user["id"], rec, overlap_s=overlap_s).poll_once()
     assert result.fetched == 0 and rec.sent == []
+
+
+def test_restart_resends_mentions_committed_but_never_sent(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    for i in range(4):
+        _mention(sandbox.url, i)
+
+    class Crash(Exception):
+        pass
+
+    class CrashingSender:
+        def send_generate(self, mention_ids: Any) -> None:
+            raise Crash  # the process dies right after its commit
+
+    with pytest.raises(Crash):
+        _listener(sandbox.url, db, bot_user["id"], CrashingSender()).poll_once()
+    assert _count(db, Mention.status == MentionStatus.QUEUED) == 4
+    rec = Recorder()
+    restarted = _listener(sandbox.url, db, bot_user["id"], rec)
+    assert restarted.resend_queued() == 4
+    assert restarted.poll_once().new == 0
+    assert len(rec.sent) == 4
