@@ -136,12 +136,8 @@ def _engine_server(settings: Settings, console: Console) -> Iterator[str]:
 
     with console.status("building the tiny MoE checkpoint (first run only)"):
         model_dir = build_tiny_moe(settings.model_dir)
-    cfg = ServeConfig(
-        model=str(model_dir),
-        served_model_name=settings.llm_model,
-        port=free_port(),
-        extra_args=["--max-num-seqs", "32"],
-    )
+    # The flags come from the tiny-moe profile (models/profiles.py), ServeConfig's default.
+    cfg = ServeConfig(model=str(model_dir), served_model_name=settings.llm_model, port=free_port())
     server = VLLMServer(cfg)
     log_path = settings.var_dir / "log" / "vllm-demo.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

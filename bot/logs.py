@@ -7,7 +7,9 @@ import sys
 
 import structlog
 
-_SECRET_KEYS = {"token", "secret", "password", "api_key", "authorization", "key"}
+# Exact names and suffixes, not substrings: "completion_tokens" is a count, not a secret.
+_SECRET_NAMES = {"token", "secret", "password", "api_key", "authorization", "key", "auth"}
+_SECRET_SUFFIXES = ("_token", "_secret", "_password", "_api_key", "_key")
 
 
 def _drop_secrets(
@@ -15,7 +17,8 @@ def _drop_secrets(
 ) -> structlog.typing.EventDict:
     """Blank any field whose name looks like a credential, whatever the caller passed."""
     for k in list(event):
-        if any(part in k.lower() for part in _SECRET_KEYS):
+        name = k.lower()
+        if name in _SECRET_NAMES or name.endswith(_SECRET_SUFFIXES):
             event[k] = "***"
     return event
 

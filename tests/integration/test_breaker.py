@@ -6,13 +6,13 @@ worker (in this process) on real Redis, the database real Postgres."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections import Counter
 from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-import redis
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
@@ -20,7 +20,7 @@ from bot.listener import Listener
 from bot.schema import Mention, MentionStatus, Reply, ReplyStatus
 from bot.x_client import XPlatform
 from tests.fixtures.proxy import FaultProxy
-from tests.fixtures.services import wait_for
+from tests.fixtures.services import RedisKeys, wait_for
 from tests.integration.test_pipeline import inject
 from workers.celery_app import GENERATE_QUEUE, POST_QUEUE, create_app
 from workers.context import deps_for
@@ -34,7 +34,8 @@ BROKER = "redis://127.0.0.1:6379/14"  # not the session worker's database
 def test_breaker_parks_work_while_the_model_is_down(
     committed_db: Any, sandbox: Any, vllm_server: Any, pipeline_settings: Any
 ) -> None:
-    redis.Redis.from_url(BROKER).flushdb()
+    keys = RedisKeys(BROKER, f"breaker{os.getpid()}:")
+    keys.clear()
     target = urlparse(vllm_server.base_url)
     with FaultProxy(target.hostname or "127.0.0.1", target.port or 80) as proxy:
         settings = pipeline_settings.model_copy(
@@ -42,6 +43,7 @@ def test_breaker_parks_work_while_the_model_is_down(
                 "llm_url": proxy.url,
                 "broker_url": BROKER,
                 "task_max_retries": 2,
+                "broker_key_prefix": keys.prefix,
                 "breaker_failures": 1,
                 "breaker_cooldown_s": 1.0,
                 "llm_timeout_s": 5.0,

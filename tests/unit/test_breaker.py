@@ -78,4 +78,5 @@ def test_only_one_caller_probes_at_a_time() -> None:
     assert not b.allow(slow_probe)  # the second caller does not probe
     release.set()
     t.join()
-    assert probes == [1] and b.state is BreakerState.CLOSED
+    state: BreakerState = b.state  # re-read after the probe thread finished
+    assert probes == [1] and state is BreakerState.CLOSED

@@ -2,20 +2,62 @@
 
 from __future__ import annotations
 
+import json
+import os
+import re
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
+import pytest
 import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
+from models.profiles import DEFAULT_GPU_PROFILE, PROFILES, VLLM_IMAGE, get_profile, serve_command
 
 REPO = Path(__file__).resolve().parents[2]
+# ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
+_COMPOSE_VAR = re.compile(r"\$\{(\w+)(?:(:?[-?])([^}]*))?\}")
 
 
 def _compose() -> dict[str, Any]:
     data: dict[str, Any] = yaml.safe_load((REPO / "docker-compose.yml").read_text())
     return data
+
+
+def _with_defaults(value: Any) -> str:
+    """A compose value as it resolves with nothing set in the environment."""
+
+    def sub(m: re.Match[str]) -> str:
+        if m.group(2) and m.group(2).endswith("?"):
+            raise AssertionError(f"{m.group(1)} is required: {m.group(3)}")
+        return m.group(3) or ""
+
+    return _COMPOSE_VAR.sub(sub, str(value))
+
+
+def _dockerfile(path: Path) -> dict[str, list[str]]:
+    """Instructions of a Dockerfile by keyword (continuation lines joined)."""
+    text = re.sub(r"\\\n", " ", path.read_text())
+    out: dict[str, list[str]] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            keyword, _, rest = line.partition(" ")
+            out.setdefault(keyword.upper(), []).append(rest.strip())
+    return out
+
+
+def _strings(node: Any) -> list[str]:
+    """Every string in a parsed YAML tree."""
+    if isinstance(node, dict):
+        return [s for k, v in node.items() for s in [str(k), *_strings(v)]]
+    if isinstance(node, list):
+        return [s for v in node for s in _strings(v)]
+    return [str(node)]
 
 
 def _check(args: list[str]) -> int:
@@ -41,7 +83,9 @@ def test_compose_has_every_service() -> None:
     } <= set(services)
     gpu = services["vllm"]["deploy"]["resources"]["reservations"]["devices"][0]
     assert "gpu" in gpu["capabilities"]
-    assert services["vllm"]["image"].startswith("vllm/vllm-openai")
+    # The GPU count defaults to what the default profile needs.
+    assert _with_defaults(gpu["count"]) == str(get_profile(DEFAULT_GPU_PROFILE).gpus)
+    assert services["vllm"]["build"]["dockerfile"] == "Dockerfile.vllm"
 
 
 def test_every_mentionbot_service_command_exists_in_the_cli() -> None:
@@ -72,3 +116,86 @@ def test_readme_lists_every_setting() -> None:
     readme = (REPO / "README.md").read_text()
     missing = [n for n in Settings.model_fields if f"MENTIONBOT_{n.upper()}" not in readme]
     assert missing == []
+
+
+# --- the vLLM container runs a model profile ----------------------------------------------
+
+
+def test_vllm_dockerfile_is_the_official_image_plus_models() -> None:
+    docker = _dockerfile(REPO / "Dockerfile.vllm")
+    assert docker["ARG"] == [f"VLLM_IMAGE={VLLM_IMAGE}"]
+    assert VLLM_IMAGE == "vllm/vllm-openai:v0.32.0"
+    assert docker["FROM"] == ["${VLLM_IMAGE}"]
+    assert docker["COPY"] == ["models ./models"]
+    assert json.loads(docker["ENTRYPOINT"][0]) == ["python3", "-m", "models.serve_profile"]
+    assert "CMD" not in docker
+    build_arg = _compose()["services"]["vllm"]["build"]["args"]["VLLM_IMAGE"]
+    assert _with_defaults(build_arg) == VLLM_IMAGE
+
+
+def test_vllm_service_command_resolves_to_the_profile_definition() -> None:
+    vllm = _compose()["services"]["vllm"]
+    env = {k: _with_defaults(v) for k, v in vllm["environment"].items()}
+    assert env["MENTIONBOT_MODEL_PROFILE"] == DEFAULT_GPU_PROFILE
+    # The container's argv: Dockerfile.vllm's ENTRYPOINT plus compose's command (if any).
+    entrypoint = json.loads(_dockerfile(REPO / "Dockerfile.vllm")["ENTRYPOINT"][0])
+    command = [_with_defaults(a) for a in vllm.get("command", [])]
+    assert "entrypoint" not in vllm
+    argv = [sys.executable, *entrypoint[1:], *command, "--print"]
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONBOT_")}
+    proc = subprocess.run(
+        argv, env={**clean, **env}, cwd=REPO, capture_output=True, text=True, check=False
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = serve_command(
+        get_profile(DEFAULT_GPU_PROFILE), env["MENTIONBOT_LLM_MODEL"], "0.0.0.0", 8000
+    )
+    assert shlex.split(proc.stdout) == expected
+
+
+def test_no_vllm_flag_is_written_in_compose() -> None:
+    vllm_flags = {
+        a.split("=", 1)[0]
+        for name, p in PROFILES.items()
+        for a in serve_command(p, "x", "h", 1, model="/m" if p.built_locally else None)
+        if a.startswith("--")
+    }
+    compose = _compose()
+    written = {t for s in _strings(compose) for t in s.split() if t.startswith("--")}
+    assert written & vllm_flags == set()
+    # Whatever reaches the server process: its command, entrypoint and environment.
+    vllm = compose["services"]["vllm"]
+    to_server = _strings([vllm.get("command", []), vllm.get("entrypoint", []), vllm["environment"]])
+    assert [s for s in to_server if s.lstrip().startswith("-")] == []
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_serve_profile_print_is_exactly_serve_command(name: str) -> None:
+    profile = get_profile(name)
+    model = ["--model", "/models/local"] if profile.built_locally else []
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONBOT_")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.serve_profile", "--print", name, *model],
+        env=clean,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    expected = serve_command(
+        profile, "moe", "0.0.0.0", 8000, model="/models/local" if model else None
+    )
+    assert shlex.split(proc.stdout) == expected
+
+
+def test_serve_profile_refuses_unknown_profiles() -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "models.serve_profile", "--print", "no-such-model"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 2
+    assert all(name in proc.stderr for name in PROFILES)

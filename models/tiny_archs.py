@@ -1,0 +1,336 @@
+"""Tiny checkpoints, one per MoE architecture our model profiles name, for the CPU engine.
+
+Each build is a directory vLLM can be pointed at: `config.json` with the smallest shapes the
+CPU kernels accept (hidden and intermediate sizes multiples of 32, head_dim 32, 2 layers,
+4 experts, top-2, vocab 512), the tiny MoE's tokenizer and chat template, and either seeded
+random bf16 weights (where transformers has the model class) or no weights at all, for
+vLLM's `--load-format dummy`. Nothing is downloaded.
+
+`CPU_ENGINE_RESULTS` records what vLLM 0.32's CPU engine does with each architecture; the
+engine tests check it against a real server, so it fails loudly when a vLLM upgrade changes
+the answer.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from models import tiny_moe
+
+__all__ = [
+    "ARCHITECTURES",
+    "CPU_ENGINE_RESULTS",
+    "GPT_OSS",
+    "GROK1",
+    "GROK2",
+    "MIXTRAL",
+    "QWEN3_MOE",
+    "UNSUPPORTED_PREFIX",
+    "WORKS",
+    "build_tiny_arch",
+    "expected_error",
+    "is_built",
+    "main",
+    "serve_args",
+]
+
+# Bumped whenever a build changes, so an old build is replaced rather than reused.
+BUILDER_VERSION = 2
+MANIFEST_NAME = "mentionbot-tiny-arch.json"
+WEIGHTS_NAME = "model.safetensors"
+
+MIXTRAL = "MixtralForCausalLM"  # Mixtral-8x7B, and the tiny MoE the tests and demo serve
+QWEN3_MOE = "Qwen3MoeForCausalLM"  # Qwen3-30B-A3B
+GPT_OSS = "GptOssForCausalLM"  # gpt-oss-20b / gpt-oss-120b
+GROK1 = "Grok1ModelForCausalLM"  # xai-org/grok-1 (HF ports: model_type "grok-1")
+GROK2 = "Grok1ForCausalLM"  # xai-org/grok-2 (its config.json: model_type "git")
+
+ARCHITECTURES: tuple[str, ...] = (MIXTRAL, QWEN3_MOE, GPT_OSS, GROK1, GROK2)
+
+WORKS = "works"
+UNSUPPORTED_PREFIX = "unsupported: "
+
+# What vLLM 0.32.0's CPU engine does with each architecture. For an unsupported one the text
+# after UNSUPPORTED_PREFIX is quoted verbatim from the engine's error, so a test can look for
+# it in the server log. vLLM removed its Grok model code (grok1.py, which served both Grok-1
+# and Grok-2) in v0.24.0 and keeps the names in its "previously supported" list.
+CPU_ENGINE_RESULTS: dict[str, str] = {
+    MIXTRAL: WORKS,
+    QWEN3_MOE: WORKS,
+    GPT_OSS: WORKS,
+    GROK1: UNSUPPORTED_PREFIX + f"Model architecture {GROK1} was supported in vLLM until v0.24.0, "
+    "and is not supported anymore.",
+    GROK2: UNSUPPORTED_PREFIX + f"Model architecture {GROK2} was supported in vLLM until v0.24.0, "
+    "and is not supported anymore.",
+}
+
+# Architectures transformers cannot build (no model class): served with dummy weights.
+_DUMMY_WEIGHTS: frozenset[str] = frozenset({GROK1, GROK2})
+
+# Grok-1's config class, shipped in the checkpoint like the HF ports do (no model code: vLLM
+# would use its own, and transformers has none).
+_GROK1_CONFIG_MODULE = "configuration_grok1"
+_GROK1_CONFIG_SOURCE = '''\
+"""Grok-1 configuration (config only; written by mentionbot's models/tiny_archs.py)."""
+
+from transformers import PretrainedConfig
+
+
+class Grok1Config(PretrainedConfig):
+    model_type = "grok-1"
+'''
+
+_SPEC = tiny_moe.DEFAULT_SPEC
+_BOS, _EOS, _PAD = (tiny_moe.SPECIAL_TOKENS.index(t) for t in ("<s>", "</s>", "<pad>"))
+_END = tiny_moe.SPECIAL_TOKENS.index("<|end|>")
+
+
+def expected_error(arch: str) -> str | None:
+    """The engine's error text for an unsupported architecture, None if it works."""
+    result = CPU_ENGINE_RESULTS[arch]
+    if result == WORKS:
+        return None
+    if not result.startswith(UNSUPPORTED_PREFIX):
+        raise ValueError(f"bad CPU_ENGINE_RESULTS entry for {arch}: {result!r}")
+    return result.removeprefix(UNSUPPORTED_PREFIX)
+
+
+def serve_args(arch: str) -> list[str]:
+    """Extra `vllm serve` arguments a build of arch needs (dummy weights, remote config)."""
+    _check_arch(arch)
+    args = ["--load-format", "dummy"] if arch in _DUMMY_WEIGHTS else []
+    if arch == GROK1:
+        args.append("--trust-remote-code")
+    return args
+
+
+def _check_arch(arch: str) -> None:
+    if arch not in ARCHITECTURES:
+        raise ValueError(f"unknown architecture {arch!r}; known: {', '.join(ARCHITECTURES)}")
+
+
+def _common() -> dict[str, Any]:
+    """Shape and token ids shared by every tiny config."""
+    return {
+        "vocab_size": _SPEC.vocab_size,
+        "hidden_size": _SPEC.hidden_size,
+        "num_hidden_layers": _SPEC.num_hidden_layers,
+        "num_attention_heads": _SPEC.num_attention_heads,
+        "num_key_value_heads": _SPEC.num_key_value_heads,
+        "head_dim": _SPEC.head_dim,
+        "num_experts_per_tok": _SPEC.num_experts_per_tok,
+        "max_position_embeddings": _SPEC.max_position_embeddings,
+        "rms_norm_eps": 1e-5,
+        "bos_token_id": _BOS,
+        "eos_token_id": _EOS,
+        "pad_token_id": _PAD,
+        "tie_word_embeddings": False,
+    }
+
+
+def _grok_config(arch: str) -> dict[str, Any]:
+    """config.json for the Grok family, with the keys the real checkpoints carry."""
+    config = {
+        **_common(),
+        "architectures": [arch],
+        "intermediate_size": _SPEC.intermediate_size,
+        "attn_output_multiplier": 0.08838834764831845,
+        "embedding_multiplier_scale": 78.38367176906169,
+        "output_multiplier_scale": 0.5773502691896257,
+        "max_attn_value": 30.0,
+        "torch_dtype": _SPEC.dtype,
+    }
+    if arch == GROK1:
+        # The HF ports of Grok-1 (hpcai-tech/grok-1, amd/grok-1-FP8-KV): transformers has no
+        # "grok-1" type, so they ship their config class as remote code (--trust-remote-code).
+        config.update(
+            model_type="grok-1",
+            num_experts=_SPEC.num_local_experts,
+            auto_map={"AutoConfig": f"{_GROK1_CONFIG_MODULE}.Grok1Config"},
+        )
+    else:
+        # xai-org/grok-2: a shared MLP beside the experts ("residual_moe"), soft-capping.
+        config.update(
+            model_type="git",
+            num_local_experts=_SPEC.num_local_experts,
+            moe_intermediate_size=_SPEC.intermediate_size,
+            residual_moe=True,
+            attn_logit_softcapping=30.0,
+            router_logit_softcapping=30.0,
+            final_logit_softcapping=50.0,
+        )
+    return config
+
+
+def _hf_model(arch: str) -> Any:
+    """A randomly initialised transformers model for arch (weights set afterwards)."""
+    from transformers import GptOssConfig, GptOssForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    common = _common()
+    if arch == QWEN3_MOE:
+        return Qwen3MoeForCausalLM(
+            Qwen3MoeConfig(
+                **common,
+                intermediate_size=_SPEC.intermediate_size,
+                moe_intermediate_size=_SPEC.intermediate_size,
+                num_experts=_SPEC.num_local_experts,
+                norm_topk_prob=True,
+                dtype=_SPEC.dtype,
+            )
+        )
+    if arch == GPT_OSS:
+        return GptOssForCausalLM(
+            GptOssConfig(
+                **common,
+                intermediate_size=_SPEC.intermediate_size,
+                num_local_experts=_SPEC.num_local_experts,
+                # Alternating sliding/full attention like the real model, window shrunk.
+                sliding_window=64,
+                layer_types=["sliding_attention", "full_attention"],
+                rope_parameters={
+                    "rope_type": "yarn",
+                    "rope_theta": 150000.0,
+                    "factor": 32.0,
+                    "beta_fast": 32.0,
+                    "beta_slow": 1.0,
+                    "original_max_position_embeddings": _SPEC.max_position_embeddings,
+                    "truncate": False,
+                },
+                dtype=_SPEC.dtype,
+            )
+        )
+    raise ValueError(f"transformers cannot build {arch}")
+
+
+def _write_weights(model_dir: Path, arch: str, seed: int) -> None:
+    """Save config.json and seeded bf16 safetensors built by transformers."""
+    import torch
+
+    model = _hf_model(arch)
+    # Same scheme as the tiny MoE: one private generator in parameter-name order, so the
+    # bytes depend only on the seed and the shapes, never on transformers' init order.
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+            if param.dim() == 1 and name.endswith("norm.weight"):
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, _SPEC.initializer_range, generator=generator)
+    model = model.to(getattr(torch, _SPEC.dtype))
+    model.save_pretrained(model_dir)
+
+
+def _write_build(model_dir: Path, arch: str, seed: int) -> None:
+    """Everything but the manifest: config, weights (unless dummy), generation config, tokenizer."""
+    from transformers import GenerationConfig
+
+    if arch in _DUMMY_WEIGHTS:
+        config = _grok_config(arch)
+        (model_dir / "config.json").write_text(
+            json.dumps(config, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        if arch == GROK1:
+            (model_dir / f"{_GROK1_CONFIG_MODULE}.py").write_text(
+                _GROK1_CONFIG_SOURCE, encoding="utf-8"
+            )
+    else:
+        _write_weights(model_dir, arch, seed)
+    # Stopping at the end-of-turn marker is what ends an assistant turn in chat requests.
+    GenerationConfig(
+        bos_token_id=_BOS, eos_token_id=[_EOS, _END], pad_token_id=_PAD
+    ).save_pretrained(model_dir)
+    # The tiny MoE's byte-level BPE and chat template, trained the same way (deterministic).
+    tiny_moe._write_tokenizer(model_dir, _SPEC)
+
+
+def _manifest(arch: str, seed: int) -> dict[str, Any]:
+    return {"builder_version": BUILDER_VERSION, "architecture": arch, "seed": seed}
+
+
+def is_built(arch: str, out_dir: Path, seed: int = 0) -> bool:
+    """True when out_dir holds a complete build of arch with this seed."""
+    _check_arch(arch)
+    out_dir = Path(out_dir)
+    if arch == MIXTRAL:
+        return tiny_moe.is_built(out_dir, seed)
+    try:
+        manifest = json.loads((out_dir / MANIFEST_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    if not isinstance(manifest, dict) or manifest.get("build") != _manifest(arch, seed):
+        return False
+    needed = ["config.json", "tokenizer.json", "tokenizer_config.json"]
+    if arch not in _DUMMY_WEIGHTS:
+        needed.append(WEIGHTS_NAME)
+    if arch == GROK1:
+        needed.append(f"{_GROK1_CONFIG_MODULE}.py")
+    if not all((out_dir / name).is_file() for name in needed):
+        return False
+    if arch in _DUMMY_WEIGHTS:
+        return True
+    return bool(manifest.get("weights_sha256") == tiny_moe.weights_sha256(out_dir))
+
+
+def build_tiny_arch(arch: str, out_dir: Path, seed: int = 0) -> Path:
+    """Build (or reuse) a tiny checkpoint of architecture arch in out_dir; return out_dir."""
+    _check_arch(arch)
+    out_dir = Path(out_dir)
+    if arch == MIXTRAL:
+        return tiny_moe.build_tiny_moe(out_dir, seed)
+    if is_built(arch, out_dir, seed):
+        return out_dir
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    # Build beside the target and rename into place, so a crash or a concurrent builder
+    # never leaves a half-written directory that looks complete.
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
+    try:
+        tmp_dir.chmod(0o755)
+        _write_build(tmp_dir, arch, seed)
+        manifest: dict[str, Any] = {"build": _manifest(arch, seed)}
+        if arch not in _DUMMY_WEIGHTS:
+            manifest["weights_sha256"] = tiny_moe.weights_sha256(tmp_dir)
+        (tmp_dir / MANIFEST_NAME).write_text(
+            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
+        )
+        for path in tmp_dir.iterdir():
+            path.chmod(0o644)
+        if out_dir.exists():
+            _remove_previous_build(out_dir)
+        try:
+            os.replace(tmp_dir, out_dir)
+        except OSError:
+            # Another process renamed its build in first; theirs is as good as ours.
+            if not is_built(arch, out_dir, seed):
+                raise
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
+    return out_dir
+
+
+def _remove_previous_build(out_dir: Path) -> None:
+    """Delete a stale build, refusing to touch a directory this module did not write."""
+    if out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / MANIFEST_NAME).exists()):
+        shutil.rmtree(out_dir)
+        return
+    raise FileExistsError(f"{out_dir} exists and is not a tiny-arch build; not replacing it")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Command line: python -m models.tiny_archs ARCH OUT_DIR [--seed N]; prints the dir."""
+    parser = argparse.ArgumentParser(description="Build a tiny checkpoint of one architecture.")
+    parser.add_argument("arch", choices=ARCHITECTURES)
+    parser.add_argument("out_dir", type=Path)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    print(build_tiny_arch(args.arch, args.out_dir, seed=args.seed))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
