@@ -11,6 +11,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
 from sqlalchemy import and_, or_, select, update
@@ -31,6 +32,7 @@ from models.breaker import CircuitBreaker
 from models.context import fit_thread
 from models.llm_client import LLM, Completion, LLMError, LLMRejected, LLMUnavailable
 from models.postprocess import clean_reply
+from models.profiles import get_profile
 from models.prompt import ContextPost, build_messages
 
 log = structlog.get_logger(__name__)
@@ -242,14 +244,29 @@ def _complete(
 ) -> tuple[Completion, str, str | None]:
     """Ask the model; an empty answer is asked for once more before the mention fails."""
     settings = deps.settings
+    sampling = get_profile(settings.model_profile).sampling
+    extra: dict[str, Any] = {
+        "top_k": sampling.top_k,
+        "min_p": sampling.min_p,
+        "repetition_penalty": sampling.repetition_penalty,
+    }
+    if settings.llm_min_tokens:
+        # A vLLM extension: the model may not end before it has said anything.
+        extra["min_tokens"] = settings.llm_min_tokens
     completion: Completion | None = None
     for attempt in range(2):
         completion = deps.llm.complete(
             messages,
-            max_tokens=settings.llm_max_tokens,
-            temperature=settings.llm_temperature,
-            # min_tokens (a vLLM extension) stops a model from ending before it says anything.
-            extra={"min_tokens": settings.llm_min_tokens} if settings.llm_min_tokens else None,
+            max_tokens=settings.llm_max_tokens or sampling.max_tokens,
+            temperature=(
+                sampling.temperature
+                if settings.llm_temperature is None
+                else settings.llm_temperature
+            ),
+            top_p=sampling.top_p,
+            # A second try must not repeat the first one's empty answer word for word.
+            seed=None if attempt == 0 else int(time.time() * 1000) % 2**31,
+            extra=extra,
         )
         text = clean_reply(completion.text)
         if text:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from functools import lru_cache
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -61,8 +61,16 @@ class Settings(BaseSettings):
     llm_model: str = Field("tiny-moe", description="Served model name sent to vLLM.")
     llm_api_key: SecretStr | None = Field(None, description="Bearer key for the vLLM server.")
     llm_timeout_s: float = Field(60.0, description="Per-request timeout to vLLM.")
-    llm_max_tokens: int = Field(96, description="Max output tokens per reply.")
-    llm_temperature: float = Field(0.7, description="Sampling temperature.")
+    model_profile: str = Field(
+        "tiny-moe",
+        description="Model profile (`mentionbot model profiles`): sampling and serve arguments.",
+    )
+    llm_max_tokens: int | None = Field(
+        None, description="Max output tokens per reply; the profile's value if unset."
+    )
+    llm_temperature: float | None = Field(
+        None, description="Sampling temperature; the profile's recommendation if unset."
+    )
     llm_min_tokens: int = Field(
         4, description="vLLM min_tokens: the model may not stop before this many tokens."
     )
@@ -99,6 +107,15 @@ class Settings(BaseSettings):
         REPO_ROOT / "var" / "models" / "tiny-moe", description="Where build-tiny writes the MoE."
     )
     var_dir: Path = Field(REPO_ROOT / "var", description="Runtime files: SQLite, logs.")
+
+
+    @field_validator("model_profile")
+    @classmethod
+    def _known_profile(cls, name: str) -> str:
+        from models.profiles import get_profile
+
+        get_profile(name)  # raises with the list of known names
+        return name
 
 
 @lru_cache(maxsize=1)

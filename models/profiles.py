@@ -52,6 +52,28 @@ COMMON_ARGS: tuple[str, ...] = ("--scheduling-policy", "priority")
 LOCAL_PROFILE = "tiny-moe"  # `mentionbot model serve`, the tests and the demo
 DEFAULT_GPU_PROFILE = "qwen3-30b-a3b"  # docker-compose.yml and `python -m models.serve_profile`
 NOT_TESTED = "not tested"
+WORKS = "works"
+UNSUPPORTED_PREFIX = "unsupported: "
+
+MIXTRAL = "MixtralForCausalLM"  # Mixtral-8x7B, and the tiny MoE the tests and demo serve
+QWEN3_MOE = "Qwen3MoeForCausalLM"  # Qwen3-30B-A3B
+GPT_OSS = "GptOssForCausalLM"  # gpt-oss-20b / gpt-oss-120b
+GROK1 = "Grok1ModelForCausalLM"  # xai-org/grok-1 (HF ports: model_type "grok-1")
+GROK2 = "Grok1ForCausalLM"  # xai-org/grok-2 (its config.json: model_type "git")
+
+# What vLLM 0.32.0's CPU engine does with a tiny configuration of each architecture
+# (tests/engine/test_architectures.py proves every entry against a real server). For an
+# unsupported one the text after UNSUPPORTED_PREFIX is the engine's own error, verbatim.
+# vLLM removed its Grok model code (grok1.py served Grok-1 and Grok-2) in v0.24.0.
+CPU_ENGINE_RESULTS: dict[str, str] = {
+    MIXTRAL: WORKS,
+    QWEN3_MOE: WORKS,
+    GPT_OSS: WORKS,
+    GROK1: UNSUPPORTED_PREFIX + f"Model architecture {GROK1} was supported in vLLM until v0.24.0, "
+    "and is not supported anymore.",
+    GROK2: UNSUPPORTED_PREFIX + f"Model architecture {GROK2} was supported in vLLM until v0.24.0, "
+    "and is not supported anymore.",
+}
 
 
 @dataclass(frozen=True)
@@ -136,7 +158,11 @@ class ModelProfile:
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
-        """Reject profiles that contradict themselves."""
+        """Reject profiles that contradict themselves; fill the CPU engine's verdict."""
+        if self.cpu_engine == NOT_TESTED:
+            object.__setattr__(
+                self, "cpu_engine", CPU_ENGINE_RESULTS.get(self.architecture, NOT_TESTED)
+            )
         if self.gpus < 0 or self.tensor_parallel_size < 1:
             raise ValueError(f"{self.name}: gpus must be >= 0 and tensor_parallel_size >= 1")
         if self.tensor_parallel_size > max(self.gpus, 1):
@@ -245,7 +271,6 @@ _PROFILES: tuple[ModelProfile, ...] = (
             "A 2-layer random Mixtral (4 experts, top-2) built by models/tiny_moe.py from a "
             "fixed seed; proves the pipeline and the engine, says nothing."
         ),
-        cpu_engine="works",
         sources=("DESIGN.md section 4 (CPU engine measurements on this machine)",),
     ),
     ModelProfile(

@@ -22,6 +22,16 @@ from pathlib import Path
 from typing import Any
 
 from models import tiny_moe
+from models.profiles import (
+    CPU_ENGINE_RESULTS,
+    GPT_OSS,
+    GROK1,
+    GROK2,
+    MIXTRAL,
+    QWEN3_MOE,
+    UNSUPPORTED_PREFIX,
+    WORKS,
+)
 
 __all__ = [
     "ARCHITECTURES",
@@ -45,30 +55,9 @@ BUILDER_VERSION = 2
 MANIFEST_NAME = "mentionbot-tiny-arch.json"
 WEIGHTS_NAME = "model.safetensors"
 
-MIXTRAL = "MixtralForCausalLM"  # Mixtral-8x7B, and the tiny MoE the tests and demo serve
-QWEN3_MOE = "Qwen3MoeForCausalLM"  # Qwen3-30B-A3B
-GPT_OSS = "GptOssForCausalLM"  # gpt-oss-20b / gpt-oss-120b
-GROK1 = "Grok1ModelForCausalLM"  # xai-org/grok-1 (HF ports: model_type "grok-1")
-GROK2 = "Grok1ForCausalLM"  # xai-org/grok-2 (its config.json: model_type "git")
-
+# The architectures and what the CPU engine does with each live beside the profiles (one
+# table, stdlib only); the engine tests here prove every entry against a real server.
 ARCHITECTURES: tuple[str, ...] = (MIXTRAL, QWEN3_MOE, GPT_OSS, GROK1, GROK2)
-
-WORKS = "works"
-UNSUPPORTED_PREFIX = "unsupported: "
-
-# What vLLM 0.32.0's CPU engine does with each architecture. For an unsupported one the text
-# after UNSUPPORTED_PREFIX is quoted verbatim from the engine's error, so a test can look for
-# it in the server log. vLLM removed its Grok model code (grok1.py, which served both Grok-1
-# and Grok-2) in v0.24.0 and keeps the names in its "previously supported" list.
-CPU_ENGINE_RESULTS: dict[str, str] = {
-    MIXTRAL: WORKS,
-    QWEN3_MOE: WORKS,
-    GPT_OSS: WORKS,
-    GROK1: UNSUPPORTED_PREFIX + f"Model architecture {GROK1} was supported in vLLM until v0.24.0, "
-    "and is not supported anymore.",
-    GROK2: UNSUPPORTED_PREFIX + f"Model architecture {GROK2} was supported in vLLM until v0.24.0, "
-    "and is not supported anymore.",
-}
 
 # Architectures transformers cannot build (no model class): served with dummy weights.
 _DUMMY_WEIGHTS: frozenset[str] = frozenset({GROK1, GROK2})
