@@ -3,6 +3,7 @@ sandbox over HTTP through tweepy, and the CPU vLLM engine serving the tiny MoE."
 
 from __future__ import annotations
 
+import os
 import subprocess
 import threading
 import time
@@ -20,7 +21,7 @@ from bot.replies import sweep
 from bot.schema import Mention, MentionStatus, Reply, ReplyStatus, utcnow
 from bot.settings import Settings
 from bot.x_client import XPlatform
-from tests.fixtures.services import spawn, stop, wait_for
+from tests.fixtures.services import REDIS_URL, RedisKeys, spawn, stop, wait_for
 from workers.celery_app import TASK_GENERATE, TASK_POST, create_app
 from workers.tasks import CelerySender
 
@@ -211,10 +212,19 @@ def test_lost_broker_messages_are_recovered_by_the_sweeper(
     pipeline: dict[str, Any], redis_clean: Any
 ) -> None:
     inject(pipeline["url"], 5)
-    # The listener commits and "sends", but Redis loses every message (a restart, no disk).
-    mention_ids = _listen_once(pipeline)
+    # The listener commits and really sends, to a Redis that then restarts with no disk:
+    # the messages go to a key prefix no worker reads, and those keys are wiped.
+    lost = RedisKeys(REDIS_URL, f"lost{os.getpid()}:")
+    lost_app = create_app(
+        pipeline["settings"].model_copy(update={"broker_key_prefix": lost.prefix})
+    )
+    platform = XPlatform.from_settings(pipeline["settings"])
+    result0 = Listener(
+        platform, pipeline["db"], CelerySender(lost_app), pipeline["bot_id"]
+    ).poll_once()
+    mention_ids = result0.accepted
     assert len(mention_ids) == 5
-    assert redis_clean.clear() > 0  # the queued generate tasks are gone
+    assert lost.clear() > 0  # the queued generate tasks are gone
     settings = pipeline["settings"].model_copy(update={"stuck_after_s": 0.0})
     result = sweep(pipeline["db"], settings)
     assert sorted(result.generate) == sorted(mention_ids)
