@@ -20,7 +20,9 @@ db_app = typer.Typer(help="Database migrations.", no_args_is_help=True)
 model_app = typer.Typer(
     help="The language model: build the tiny MoE, serve it.", no_args_is_help=True
 )
+bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
+app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
 
 
@@ -279,3 +281,68 @@ def show_settings(markdown: bool = False) -> None:
             typer.echo(f"| `MENTIONBOT_{name.upper()}` | `{shown}` | {info.description} |")
         else:
             typer.echo(f"MENTIONBOT_{name.upper()}={shown}  # {info.description}")
+
+
+@bench_app.command("llm")
+def bench_llm(
+    concurrency: Annotated[str, typer.Option(help="Comma-separated levels.")] = "1,16,64",
+    max_tokens: Annotated[int, typer.Option(help="Tokens each request generates.")] = 64,
+    requests: Annotated[
+        int | None, typer.Option(help="Requests per level (default 4 x concurrency, min 16).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The model server alone, on the pipeline's prompts (starts the tiny engine if needed)."""
+    from functools import partial
+
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.local_engine import local_engine
+    from models.bench import bench_messages, run_level
+    from models.llm_client import VLLMClient
+
+    settings = _settings()
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    console = Console(stderr=True)
+    runs = []
+    with local_engine(settings, console, "bench") as url:
+        api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        client = VLLMClient(
+            url,
+            settings.llm_model,
+            api_key=api_key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=0,
+        )
+        messages = bench_messages(str(settings.persona_path) if settings.persona_path else None)
+        run_level(client, 1, 2, 8, messages)  # warm-up, not counted
+        with Progress(
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+        ) as progress:
+            for level in levels:
+                n = requests or max(16, 4 * level)
+                task = progress.add_task(f"concurrency {level}", total=n)
+                run = run_level(
+                    client,
+                    level,
+                    n,
+                    max_tokens,
+                    messages,
+                    on_done=partial(progress.advance, task),
+                )
+                runs.append(run.as_dict())
+                progress.update(
+                    task,
+                    description=(
+                        f"concurrency {level}: {run.output_tokens_per_s:,.0f} tok/s, "
+                        f"p50 {run.p50_s:.2f}s"
+                    ),
+                )
+        client.close()
+    table = "  ".join(f"c={r['concurrency']}: {r['output_tokens_per_s']:.0f} tok/s" for r in runs)
+    console.print(table)
+    if as_json:
+        typer.echo(
+            json.dumps({"model": settings.llm_model, "max_tokens": max_tokens, "runs": runs})
+        )

@@ -16,8 +16,7 @@ import sys
 import threading
 import time
 from collections import Counter
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,6 +28,7 @@ from sqlalchemy import select
 
 from bot import migrate
 from bot.db import make_engine, make_session_factory, transaction
+from bot.local_engine import local_engine
 from bot.schema import Mention, MentionStatus, ReplyStatus
 from bot.settings import Settings
 
@@ -125,35 +125,6 @@ def duplicates_on_platform(sandbox_url: str, bot_user_id: str) -> tuple[int, int
     return len(posts), sum(n - 1 for n in per_target.values() if n > 1)
 
 
-@contextmanager
-def _engine_server(settings: Settings, console: Console) -> Iterator[str]:
-    """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here."""
-    if "MENTIONBOT_LLM_URL" in os.environ:
-        yield settings.llm_url
-        return
-    from models.server import ServeConfig, VLLMServer, free_port
-    from models.tiny_moe import build_tiny_moe
-
-    with console.status("building the tiny MoE checkpoint (first run only)"):
-        model_dir = build_tiny_moe(settings.model_dir)
-    # The flags come from the tiny-moe profile (models/profiles.py), ServeConfig's default.
-    cfg = ServeConfig(model=str(model_dir), served_model_name=settings.llm_model, port=free_port())
-    server = VLLMServer(cfg)
-    log_path = settings.var_dir / "log" / "vllm-demo.log"
-    log_path.parent.mkdir(parents=True, exist_ok=True)
-    with console.status(f"starting the CPU vLLM engine (about a minute; log: {log_path})"):
-        server.start(log_path)
-        try:
-            server.wait_ready(timeout_s=600)
-        except BaseException:
-            server.stop()
-            raise
-    try:
-        yield server.base_url
-    finally:
-        server.stop()
-
-
 def run_demo(
     settings: Settings,
     *,
@@ -187,7 +158,7 @@ def run_demo(
 
     with ExitStack() as stack:
         sandbox = stack.enter_context(SandboxServer())
-        llm_url = stack.enter_context(_engine_server(settings, console))
+        llm_url = stack.enter_context(local_engine(settings, console, "demo"))
         settings = settings.model_copy(
             update={
                 **overrides,
