@@ -108,7 +108,6 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Field(REPO_ROOT / "var", description="Runtime files: SQLite, logs.")
 
-
     @field_validator("model_profile")
     @classmethod
     def _known_profile(cls, name: str) -> str:

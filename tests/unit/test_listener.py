@@ -46,9 +46,7 @@ def _mention(url: str, i: int, **extra: Any) -> dict[str, Any]:
     return dict(r.json())
 
 
-def _listener(
-    url: str, db: sessionmaker[Session], bot_id: str, rec: Any, **kw: Any
-) -> Listener:
+def _listener(url: str, db: sessionmaker[Session], bot_id: str, rec: Any, **kw: Any) -> Listener:
     return Listener(_platform(url), db, rec, bot_id, **kw)
 
 
