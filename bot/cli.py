@@ -74,6 +74,7 @@ def _stop_on_signals() -> threading.Event:
 def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:
     """Poll the bot's mentions and queue the accepted ones (one process per bot account)."""
     from bot.db import make_engine, make_session_factory
+    from bot.gating import GatingRules
     from bot.listener import Listener
     from bot.x_client import XPlatform
     from workers.celery_app import create_app
@@ -91,6 +92,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
         max_pages=settings.max_pages_per_poll,
         overlap_s=settings.since_overlap_s,
         poll_interval_s=settings.poll_interval_s,
+        rules=GatingRules.from_settings(settings),
     )
     if once:
         result = listener.poll_once()

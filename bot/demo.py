@@ -136,6 +136,7 @@ def run_demo(
     """Run the demo and return its summary (also printed)."""
     from celery.contrib.testing.worker import start_worker
 
+    from bot.gating import GatingRules
     from bot.listener import Listener
     from bot.sandbox.server import SandboxServer
     from bot.x_client import XPlatform
@@ -194,6 +195,7 @@ def run_demo(
             page_size=100,
             poll_interval_s=settings.poll_interval_s,
             overlap_s=settings.since_overlap_s,
+            rules=GatingRules.from_settings(settings),
         )
         stop = threading.Event()
         thread = threading.Thread(target=listener.run, args=(stop,), name="listener", daemon=True)

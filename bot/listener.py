@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Protocol
 
 import structlog
@@ -14,7 +14,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from bot.db import SessionFactory, transaction
-from bot.gating import clean_text, decide
+from bot.gating import Decision, GatingRules, clean_text, decide
+from bot.metrics import DECISIONS
 from bot.platform import (
     Author,
     Platform,
@@ -24,8 +25,17 @@ from bot.platform import (
     snowflake_at,
     snowflake_time,
 )
-from bot.schema import ListenerCursor, Mention, MentionStatus, PlatformUser, utcnow
+from bot.schema import (
+    ListenerCursor,
+    Mention,
+    MentionStatus,
+    PlatformUser,
+    Reply,
+    ReplyStatus,
+    utcnow,
+)
 from bot.sql import insert_for
+from bot.tiers import policies
 
 log = structlog.get_logger(__name__)
 
@@ -33,8 +43,14 @@ log = structlog.get_logger(__name__)
 class TaskSender(Protocol):
     """Sends generate tasks; the CLI wires it to Celery (bot/ never imports workers/)."""
 
-    def send_generate(self, mention_ids: Sequence[int]) -> None:
-        """Queue generation for these committed mentions."""
+    def send_generate(
+        self, mention_ids: Sequence[int], priorities: Mapping[int, int] | None = None
+    ) -> None:
+        """Queue generation for these committed mentions (0 = most urgent)."""
+        ...
+
+    def send_post(self, reply_ids: Sequence[int]) -> None:
+        """Queue posting for these committed, approved replies."""
         ...
 
 
@@ -45,6 +61,8 @@ class PollResult:
     fetched: int = 0
     new: int = 0
     accepted: list[int] = field(default_factory=list)
+    priorities: dict[int, int] = field(default_factory=dict)
+    upsells: list[int] = field(default_factory=list)
     ignored: int = 0
     complete: bool = True
     wait_s: float = 0.0
@@ -70,47 +88,63 @@ def upsert_author(session: Session, author: Author) -> int:
 
 
 def ingest(
-    session: Session, posts: Sequence[Post], authors: dict[str, Author], bot_user_id: str
+    session: Session,
+    posts: Sequence[Post],
+    authors: dict[str, Author],
+    bot_user_id: str,
+    rules: GatingRules | None = None,
 ) -> PollResult:
     """Store new mentions with their decision; duplicates are skipped by the unique key."""
     result = PollResult(fetched=len(posts))
+    rules = rules or GatingRules()
     author_rows: dict[str, int] = {}
     now = utcnow()
+    tier_policies = policies(session)
+    # The overlap window re-reads posts we have: skip them before deciding, so a mention
+    # seen twice never takes a second quota unit.
+    seen = (
+        set(
+            session.scalars(
+                select(Mention.platform_post_id).where(
+                    Mention.platform_post_id.in_([p.id for p in posts])
+                )
+            )
+        )
+        if posts
+        else set()
+    )
     # Oldest first, so row ids follow platform order.
     for post in sorted(posts, key=lambda p: int(p.id)):
-        author = authors.get(post.author_id or "")
-        if author is None and post.author_id:
-            author = Author(platform_id=post.author_id, username=f"id{post.author_id}")
-        if author is None:
-            author = Author(platform_id="0", username="unknown")
+        if post.id in seen:
+            continue
+        known = authors.get(post.author_id or "")
+        author = known or Author(
+            platform_id=post.author_id or "0", username=f"id{post.author_id or 0}"
+        )
         if author.platform_id not in author_rows:
             author_rows[author.platform_id] = upsert_author(session, author)
-        decision = decide(post, authors.get(post.author_id or ""), bot_user_id)
-        status = MentionStatus.QUEUED if decision.accepted else MentionStatus.IGNORED
-        stmt = (
-            insert_for(session, Mention)
-            .values(
-                platform_post_id=post.id,
-                author_id=author_rows[author.platform_id],
-                text=clean_text(post.text),
-                conversation_id=post.conversation_id,
-                in_reply_to_post_id=post.in_reply_to_post_id,
-                status=status,
-                reason=decision.reason,
-                posted_at=post.created_at or snowflake_time(post.id),
-                received_at=now,
-                queued_at=now if decision.accepted else None,
-                ignored_at=None if decision.accepted else now,
-            )
-            .on_conflict_do_nothing(index_elements=["platform_post_id"])
-            .returning(Mention.id)
+        user = session.get(PlatformUser, author_rows[author.platform_id])
+        # A savepoint per mention: if another listener stored it first, its decision (and
+        # the quota unit it took) is rolled back with the duplicate insert.
+        savepoint = session.begin_nested()
+        decision = decide(
+            session, post, known, user if known else None, bot_user_id, rules, tier_policies, now
         )
-        mention_id = session.execute(stmt).scalar_one_or_none()
+        mention_id = _insert_mention(session, post, author_rows[author.platform_id], decision, now)
         if mention_id is None:
-            continue  # seen before: the overlap window makes this the common case
+            savepoint.rollback()
+            continue
+        reply_id = None
+        if decision.upsell_text:
+            reply_id = _insert_upsell(session, mention_id, decision.upsell_text, now)
+        savepoint.commit()
+        DECISIONS.labels(reason=decision.reason).inc()
         result.new += 1
         if decision.accepted:
-            result.accepted.append(int(mention_id))
+            result.accepted.append(mention_id)
+            result.priorities[mention_id] = decision.priority or 0
+        elif reply_id is not None:
+            result.upsells.append(reply_id)
         else:
             result.ignored += 1
         log.info(
@@ -118,8 +152,58 @@ def ingest(
             mention_id=mention_id,
             post_id=post.id,
             decision=decision.reason,
+            tier=decision.tier,
         )
     return result
+
+
+def _insert_mention(
+    session: Session, post: Post, author_row: int, decision: Decision, now: datetime
+) -> int | None:
+    if decision.accepted:
+        status, stamps = MentionStatus.QUEUED, {"queued_at": now}
+    elif decision.upsell_text:
+        status, stamps = MentionStatus.ANSWERED, {"answered_at": now}
+    else:
+        status, stamps = MentionStatus.IGNORED, {"ignored_at": now}
+    stmt = (
+        insert_for(session, Mention)
+        .values(
+            platform_post_id=post.id,
+            author_id=author_row,
+            text=clean_text(post.text),
+            conversation_id=post.conversation_id,
+            in_reply_to_post_id=post.in_reply_to_post_id,
+            status=status,
+            reason=decision.reason,
+            tier=decision.tier,
+            priority=decision.priority,
+            quota_at=now if decision.quota_taken else None,
+            posted_at=post.created_at or snowflake_time(post.id),
+            received_at=now,
+            **stamps,
+        )
+        .on_conflict_do_nothing(index_elements=["platform_post_id"])
+        .returning(Mention.id)
+    )
+    mention_id = session.execute(stmt).scalar_one_or_none()
+    return int(mention_id) if mention_id is not None else None
+
+
+def _insert_upsell(session: Session, mention_id: int, text: str, now: datetime) -> int:
+    """The operator's upsell text as the mention's one reply (no model involved)."""
+    reply = Reply(
+        mention_id=mention_id,
+        text=text,
+        status=ReplyStatus.APPROVED,
+        model="upsell",
+        moderation="auto",
+        created_at=now,
+        approved_at=now,
+    )
+    session.add(reply)
+    session.flush()
+    return reply.id
 
 
 def advance_cursor(session: Session, bot_user_id: str, newest_id: str | None) -> None:
@@ -149,6 +233,7 @@ class Listener:
         overlap_s: float = 60.0,
         poll_interval_s: float = 15.0,
         clock: Callable[[], float] = time.time,
+        rules: GatingRules | None = None,
     ) -> None:
         self.platform = platform
         self.sessions = sessions
@@ -159,6 +244,7 @@ class Listener:
         self.overlap_s = overlap_s
         self.poll_interval_s = poll_interval_s
         self.clock = clock
+        self.rules = rules or GatingRules()
 
     def _since_id(self) -> str | None:
         with transaction(self.sessions) as s:
@@ -213,13 +299,15 @@ class Listener:
                 break
         newest = max((p.id for p in posts), key=int, default=None)
         with transaction(self.sessions) as s:
-            result = ingest(s, posts, authors, self.bot_user_id)
+            result = ingest(s, posts, authors, self.bot_user_id, self.rules)
             # An interrupted paging run keeps the old cursor: the next poll re-reads the gap,
             # and the unique key drops what this one already stored.
             advance_cursor(s, self.bot_user_id, newest if complete else None)
         # Only after commit: a worker must never see a task for a row it cannot read.
         if result.accepted:
-            self.sender.send_generate(result.accepted)
+            self.sender.send_generate(result.accepted, result.priorities)
+        if result.upsells:
+            self.sender.send_post(result.upsells)
         result.complete = complete
         result.wait_s = max(wait_s, self._pace())
         if result.new:

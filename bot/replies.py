@@ -16,6 +16,7 @@ from typing import Any
 import structlog
 from sqlalchemy import and_, or_, select, update
 
+from bot import quotas
 from bot.db import SessionFactory, transaction
 from bot.platform import (
     DuplicatePost,
@@ -28,6 +29,7 @@ from bot.platform import (
 from bot.schema import Mention, MentionStatus, PlatformUser, Reply, ReplyStatus, utcnow
 from bot.settings import Settings
 from bot.sql import insert_for
+from bot.tiers import Policy, policies
 from models.breaker import CircuitBreaker
 from models.context import fit_thread
 from models.llm_client import LLM, Completion, LLMError, LLMRejected, LLMUnavailable
@@ -88,6 +90,8 @@ def fail_mention(sessions: SessionFactory, mention_id: int, reason: str, detail:
                 status=MentionStatus.FAILED, reason=reason, detail=detail[:500], failed_at=utcnow()
             )
         )
+        # The system failed this user, not the other way round: the quota unit goes back.
+        quotas.refund(s, mention_id)
     log.warning("mention.failed", mention_id=mention_id, reason=reason)
 
 
@@ -107,6 +111,9 @@ def fail_reply(sessions: SessionFactory, reply_id: int, reason: str, detail: str
                 failed_at=utcnow(),
             )
         )
+        mention_id = s.scalar(select(Reply.mention_id).where(Reply.id == reply_id))
+        if mention_id is not None:
+            quotas.refund(s, mention_id)
     log.warning("reply.post_failed", reply_id=reply_id, reason=reason)
 
 
@@ -164,16 +171,18 @@ def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
             .values(
                 status=MentionStatus.GENERATING, generating_at=now, attempts=Mention.attempts + 1
             )
-            .returning(Mention.text, Mention.in_reply_to_post_id, Mention.author_id)
+            .returning(Mention.text, Mention.in_reply_to_post_id, Mention.author_id, Mention.tier)
         ).first()
         if claimed is None:
             log.info("generate.skip", mention_id=mention_id)
             return None
-        text, in_reply_to, author_row = claimed
+        text, in_reply_to, author_row, tier = claimed
         username = s.scalar(select(PlatformUser.username).where(PlatformUser.id == author_row))
+        tier_policies = policies(s)
+    policy = tier_policies.get(tier or "") or tier_policies.get("premium")
 
     try:
-        return _write_reply(deps, mention_id, text, in_reply_to, username or "someone")
+        return _write_reply(deps, mention_id, text, in_reply_to, username or "someone", policy)
     except Exception:
         # Hand the claim back so the retry (or the sweeper) can take it again at once.
         _release_mention(deps, mention_id)
@@ -181,7 +190,12 @@ def generate_reply(deps: ReplyDeps, mention_id: int) -> int | None:
 
 
 def _write_reply(
-    deps: ReplyDeps, mention_id: int, text: str, in_reply_to: str | None, username: str
+    deps: ReplyDeps,
+    mention_id: int,
+    text: str,
+    in_reply_to: str | None,
+    username: str,
+    policy: Policy | None,
 ) -> int | None:
     """Prompt the model and store its reply for a mention this worker has claimed."""
     messages = build_messages(
@@ -193,7 +207,7 @@ def _write_reply(
     )
     started = time.perf_counter()
     try:
-        completion, reply_text, reason = _complete(deps, messages)
+        completion, reply_text, reason = _complete(deps, messages, policy)
     except LLMUnavailable as exc:
         deps.breaker.record_failure()
         _release_mention(deps, mention_id)
@@ -206,21 +220,23 @@ def _write_reply(
         fail_mention(deps.sessions, mention_id, reason, completion.text[:200])
         return None
 
+    moderation = policy.moderation if policy else "auto"
     with transaction(deps.sessions) as s:
         reply_id = s.execute(
             insert_for(s, Reply)
             .values(
                 mention_id=mention_id,
                 text=reply_text,
-                # Until moderation tiers exist, every reply is auto-approved.
-                status=ReplyStatus.APPROVED,
+                # Pre-moderated tiers wait for a moderator; the others post at once.
+                status=ReplyStatus.PENDING_REVIEW if moderation == "pre" else ReplyStatus.APPROVED,
+                moderation=moderation,
                 model=completion.model,
                 prompt_tokens=completion.prompt_tokens,
                 completion_tokens=completion.completion_tokens,
                 generation_s=time.perf_counter() - started,
                 ttft_s=completion.ttft_s,
                 created_at=utcnow(),
-                approved_at=utcnow(),
+                approved_at=None if moderation == "pre" else utcnow(),
             )
             .on_conflict_do_nothing(index_elements=["mention_id"])
             .returning(Reply.id)
@@ -236,11 +252,13 @@ def _write_reply(
         reply_id=reply_id,
         completion_tokens=completion.completion_tokens,
     )
-    return int(reply_id) if reply_id is not None else None
+    if reply_id is None or moderation == "pre":
+        return None  # nothing to post (yet): a moderator approves pre-moderated replies
+    return int(reply_id)
 
 
 def _complete(
-    deps: ReplyDeps, messages: list[dict[str, str]]
+    deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy | None = None
 ) -> tuple[Completion, str, str | None]:
     """Ask the model; an empty answer is asked for once more before the mention fails."""
     settings = deps.settings
@@ -257,7 +275,12 @@ def _complete(
     for attempt in range(2):
         completion = deps.llm.complete(
             messages,
-            max_tokens=settings.llm_max_tokens or sampling.max_tokens,
+            max_tokens=min(
+                settings.llm_max_tokens or sampling.max_tokens,
+                policy.max_output_tokens if policy else 10**6,
+            ),
+            # The tier's priority reaches vLLM's scheduler (--scheduling-policy priority).
+            priority=policy.priority if policy and settings.llm_send_priority else None,
             temperature=(
                 sampling.temperature
                 if settings.llm_temperature is None

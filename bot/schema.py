@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     DateTime,
     Enum,
     ForeignKey,
@@ -85,6 +86,8 @@ class PlatformUser(Base):
     display_name: Mapped[str] = mapped_column(String(128), server_default="")
     subscription_type: Mapped[str | None] = mapped_column(String(32))
     verified_type: Mapped[str | None] = mapped_column(String(32))
+    last_upsell_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    cooldown_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     first_seen_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
     )
@@ -108,6 +111,11 @@ class Mention(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The author's effective tier when the mention was decided, and what it was given.
+    tier: Mapped[str | None] = mapped_column(String(20))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    # When a quota unit was taken (None: none taken, or given back): finds its windows.
+    quota_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     posted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     received_at: Mapped[datetime] = mapped_column(
         DateTime(timezone=True), server_default=func.now()
@@ -135,6 +143,8 @@ class Reply(Base):
     reason: Mapped[str | None] = mapped_column(String(64))
     detail: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(128))
+    # pre: waits for a moderator; post: posted, then reviewed; auto: no review.
+    moderation: Mapped[str] = mapped_column(String(8), server_default="auto")
     prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     generation_s: Mapped[float] = mapped_column(server_default="0")
@@ -159,3 +169,48 @@ class ListenerCursor(Base):
     newest_id: Mapped[str | None] = mapped_column(String(32))
     polls: Mapped[int] = mapped_column(BigInteger, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TierPolicy(Base):
+    """What one subscriber tier gets; seeded by a migration, changed by operators."""
+
+    __tablename__ = "tier_policies"
+
+    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    answered: Mapped[bool] = mapped_column(Boolean)
+    replies_per_hour: Mapped[int] = mapped_column(Integer)
+    replies_per_day: Mapped[int] = mapped_column(Integer)
+    max_output_tokens: Mapped[int] = mapped_column(Integer)
+    # 0 is served first, 9 last: vLLM and Celery's Redis transport both order that way.
+    priority: Mapped[int] = mapped_column(Integer)
+    moderation: Mapped[str] = mapped_column(String(8))
+    upsell_text: Mapped[str | None] = mapped_column(Text)
+    upsell_every_days: Mapped[int] = mapped_column(Integer, server_default="30")
+    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+
+
+class TierOverride(Base):
+    """An operator's grant or block for one user; rows are history, never deleted."""
+
+    __tablename__ = "tier_overrides"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("platform_users.id"), index=True)
+    action: Mapped[str] = mapped_column(String(8))  # grant | block
+    tier: Mapped[str | None] = mapped_column(String(20))
+    until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    note: Mapped[str] = mapped_column(Text, server_default="")
+    actor: Mapped[str] = mapped_column(String(64), server_default="operator")
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by: Mapped[str | None] = mapped_column(String(64))
+
+
+class RateCounter(Base):
+    """Units used in one fixed window for one key (a user's quota, the bot's post budget)."""
+
+    __tablename__ = "rate_counters"
+
+    key: Mapped[str] = mapped_column(String(80), primary_key=True)
+    window_start: Mapped[datetime] = mapped_column(DateTime(timezone=True), primary_key=True)
+    used: Mapped[int] = mapped_column(Integer)

@@ -71,6 +71,9 @@ class Settings(BaseSettings):
     llm_temperature: float | None = Field(
         None, description="Sampling temperature; the profile's recommendation if unset."
     )
+    llm_send_priority: bool = Field(
+        True, description="Send the tier's priority to vLLM (needs --scheduling-policy priority)."
+    )
     llm_min_tokens: int = Field(
         4, description="vLLM min_tokens: the model may not stop before this many tokens."
     )
@@ -80,6 +83,14 @@ class Settings(BaseSettings):
     context_posts: int = Field(6, description="Thread ancestors fetched for the prompt.")
     context_token_budget: int = Field(
         512, description="Tokens (served model's tokenizer) the thread context may use."
+    )
+    thread_cap: int = Field(3, description="Replies the bot gives in one conversation.")
+    loop_max_per_minute: int = Field(
+        5, description="Mentions a minute from one account in one conversation before cooldown."
+    )
+    loop_cooldown_s: float = Field(600.0, description="How long a looping account is ignored.")
+    spam_max_mentions: int = Field(
+        5, description="A mention tagging more accounts than this is ignored as spam."
     )
     breaker_failures: int = Field(
         3, description="Consecutive model-server failures that open the circuit breaker."

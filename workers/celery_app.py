@@ -24,6 +24,11 @@ def create_app(settings: Settings) -> Celery:
         # Redis re-delivers an unacked message after this long; it must exceed the longest
         # task, or a slow generation would run twice (harmless, but wasteful).
         "visibility_timeout": settings.broker_visibility_timeout_s,
+        # Ten priority levels (0 first), the scale tier policies use; the worker reads the
+        # urgent sub-queue before the others.
+        "priority_steps": list(range(10)),
+        "sep": ":",
+        "queue_order_strategy": "priority",
     }
     if settings.broker_key_prefix:
         # Several bots (or test runs) can share one Redis without taking each other's tasks.
@@ -45,6 +50,7 @@ def create_app(settings: Settings) -> Celery:
         broker_transport_options=transport,
         task_queues=[Queue(GENERATE_QUEUE), Queue(POST_QUEUE)],
         task_default_queue=GENERATE_QUEUE,
+        task_default_priority=5,
         task_routes={
             TASK_GENERATE: {"queue": GENERATE_QUEUE},
             TASK_POST: {"queue": POST_QUEUE},

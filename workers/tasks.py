@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
@@ -87,7 +87,9 @@ def register(app: Celery) -> None:
                 return
             if reply_id is not None:
                 # The reply row is committed by now, so the post worker can read it.
-                self.app.send_task(TASK_POST, args=[reply_id])
+                self.app.send_task(
+                    TASK_POST, args=[reply_id], priority=self.request.delivery_info.get("priority")
+                )
 
     @app.task(name=TASK_POST, bind=True, max_retries=max_retries)
     def post_reply(self: Task, reply_id: int) -> None:
@@ -132,7 +134,15 @@ class CelerySender:
     def __init__(self, app: Celery) -> None:
         self.app = app
 
-    def send_generate(self, mention_ids: Sequence[int]) -> None:
-        """Queue one generate task per mention id."""
+    def send_generate(
+        self, mention_ids: Sequence[int], priorities: Mapping[int, int] | None = None
+    ) -> None:
+        """Queue one generate task per mention, at its tier's priority (0 first)."""
         for mention_id in mention_ids:
-            self.app.send_task(TASK_GENERATE, args=[mention_id])
+            priority = (priorities or {}).get(mention_id)
+            self.app.send_task(TASK_GENERATE, args=[mention_id], priority=priority)
+
+    def send_post(self, reply_ids: Sequence[int]) -> None:
+        """Queue one post task per reply."""
+        for reply_id in reply_ids:
+            self.app.send_task(TASK_POST, args=[reply_id])

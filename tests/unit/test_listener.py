@@ -6,12 +6,12 @@ from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.listener import Listener
 from bot.platform import snowflake_at, snowflake_time
-from bot.schema import ListenerCursor, Mention, MentionStatus, PlatformUser
+from bot.schema import ListenerCursor, Mention, MentionStatus, PlatformUser, TierPolicy
 from bot.settings import Settings
 from bot.x_client import XPlatform
 
@@ -23,10 +23,20 @@ class Recorder:
         self.sent: list[int] = []
         self.visible = visible
 
-    def send_generate(self, mention_ids: Any) -> None:
+    def send_post(self, reply_ids: Any) -> None:
+        self.posts = [*getattr(self, "posts", []), *reply_ids]
+
+    def send_generate(self, mention_ids: Any, priorities: Any = None) -> None:
         if self.visible is not None:
             assert self.visible(mention_ids), "task sent before its rows were committed"
         self.sent.extend(mention_ids)
+
+
+@pytest.fixture(autouse=True)
+def _no_quota_limits(db: Any) -> None:
+    """These tests are about reading the timeline; quotas have their own tests."""
+    with db.begin() as s:
+        s.execute(update(TierPolicy).values(replies_per_hour=10**6, replies_per_day=10**6))
 
 
 def _platform(url: str) -> XPlatform:
@@ -203,8 +213,11 @@ def test_restart_resends_mentions_committed_but_never_sent(
         pass
 
     class CrashingSender:
-        def send_generate(self, mention_ids: Any) -> None:
+        def send_generate(self, mention_ids: Any, priorities: Any = None) -> None:
             raise Crash  # the process dies right after its commit
+
+        def send_post(self, reply_ids: Any) -> None:
+            raise Crash
 
     with pytest.raises(Crash):
         _listener(sandbox.url, db, bot_user["id"], CrashingSender()).poll_once()
