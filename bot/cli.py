@@ -253,6 +253,9 @@ def demo(
     exit_when_done: Annotated[bool, typer.Option(help="Exit once all are final.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="End with a JSON summary line.")] = False,
     timeout_s: Annotated[float, typer.Option(help="Give up after this long.")] = 600.0,
+    showcase: Annotated[
+        bool, typer.Option(help="Also show every tier's outcome (upsell, quota, spam, ...).")
+    ] = True,
 ) -> None:
     """Run the whole pipeline on this machine: engine, sandbox, listener, workers."""
     from bot.demo import run_demo
@@ -263,6 +266,7 @@ def demo(
         exit_when_done=exit_when_done,
         as_json=as_json,
         timeout_s=timeout_s,
+        showcase=showcase,
     )
     if summary.get("failed") or summary.get("duplicates_on_platform"):
         raise typer.Exit(1)

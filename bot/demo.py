@@ -43,12 +43,29 @@ class SampleAuthor:
     subscription_type: str
 
 
+# The --mentions sample comes from paying subscribers, spread so no one reaches a quota.
 AUTHORS = [
     SampleAuthor("2000000000000000001", "alice_pp", "Alice", "PremiumPlus"),
     SampleAuthor("2000000000000000002", "bob_premium", "Bob", "Premium"),
-    SampleAuthor("2000000000000000003", "chen_basic", "Chen", "Basic"),
-    SampleAuthor("2000000000000000004", "dana_free", "Dana", "None"),
     SampleAuthor("2000000000000000005", "emil_premium", "Emil", "Premium"),
+    SampleAuthor("2000000000000000006", "fay_pp", "Fay", "PremiumPlus"),
+    SampleAuthor("2000000000000000007", "gus_premium", "Gus", "Premium"),
+    SampleAuthor("2000000000000000008", "hana_pp", "Hana", "PremiumPlus"),
+]
+
+# Besides the sample, every tier and rule shows its outcome once (not counted in `mentions`).
+CHEN = SampleAuthor("2000000000000000003", "chen_basic", "Chen", "Basic")
+DANA = SampleAuthor("2000000000000000004", "dana_free", "Dana", "None")
+QUINN = SampleAuthor("2000000000000000009", "quinn_premium", "Quinn", "Premium")
+SPAMMY = SampleAuthor("2000000000000000010", "tagger", "Tagger", "Premium")
+BLOCKED = SampleAuthor("2000000000000000011", "blocked_bot", "Blocked", "PremiumPlus")
+SHOWCASE: list[tuple[SampleAuthor, str]] = [
+    (CHEN, "is this true?"),  # basic: not answered, the upsell once
+    (CHEN, "hello again?"),  # basic again: not_subscribed (upsell at most once a period)
+    (DANA, "what is this?"),  # free: the upsell
+    *[(QUINN, f"question {i} of 12?") for i in range(12)],  # premium: 10 an hour, then quota
+    (SPAMMY, "@a @b @c @d @e @f @g look at this"),  # mass-tag spam
+    (BLOCKED, "hi"),  # blocked by the operator before the demo starts
 ]
 
 QUESTIONS = [
@@ -80,40 +97,63 @@ def _final(m: Mention) -> bool:
     return False
 
 
+def _post(
+    http: httpx.Client, path: str, author: SampleAuthor, text: str, in_reply_to: str | None = None
+) -> str:
+    body: dict[str, Any] = {
+        "author_id": author.id,
+        "username": author.username,
+        "name": author.name,
+        "subscription_type": author.subscription_type,
+        "text": text,
+    }
+    if in_reply_to:
+        body["in_reply_to"] = in_reply_to
+    r = http.post(path, json=body)
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
 def inject(sandbox_url: str, bot_username: str, count: int) -> list[str]:
-    """Post `count` sample mentions (some inside threads) through the sandbox's control API."""
+    """Post `count` sample mentions (every fourth inside a thread) via the control API."""
     ids: list[str] = []
     with httpx.Client(base_url=sandbox_url, timeout=10) as http:
-        roots = []
-        for i, text in enumerate(THREAD_ROOTS):
-            a = AUTHORS[(i + 2) % len(AUTHORS)]
-            r = http.post(
-                "/sandbox/posts",
-                json={
-                    "author_id": a.id,
-                    "username": a.username,
-                    "name": a.name,
-                    "text": text,
-                    "subscription_type": a.subscription_type,
-                },
-            )
-            r.raise_for_status()
-            roots.append(r.json()["id"])
         for i in range(count):
-            a = AUTHORS[i % len(AUTHORS)]
-            body: dict[str, Any] = {
-                "author_id": a.id,
-                "username": a.username,
-                "name": a.name,
-                "subscription_type": a.subscription_type,
-                "text": f"@{bot_username} {QUESTIONS[i % len(QUESTIONS)]}",
-            }
+            author = AUTHORS[i % len(AUTHORS)]
+            root = None
             if i % 4 == 1:
-                body["in_reply_to"] = roots[i % len(roots)]
-            r = http.post("/sandbox/mentions", json=body)
-            r.raise_for_status()
-            ids.append(r.json()["id"])
+                # One thread per threaded mention: the per-conversation cap stays out of it.
+                root = _post(
+                    http,
+                    "/sandbox/posts",
+                    AUTHORS[(i + 2) % len(AUTHORS)],
+                    f"{THREAD_ROOTS[i % len(THREAD_ROOTS)]} (#{i})",
+                )
+            text = f"@{bot_username} {QUESTIONS[i % len(QUESTIONS)]}"
+            ids.append(_post(http, "/sandbox/mentions", author, text, root))
     return ids
+
+
+def inject_showcase(sandbox_url: str, bot_username: str) -> list[str]:
+    """One mention per tier and rule, so the demo shows every outcome."""
+    with httpx.Client(base_url=sandbox_url, timeout=10) as http:
+        return [
+            _post(http, "/sandbox/mentions", author, f"@{bot_username} {text}")
+            for author, text in SHOWCASE
+        ]
+
+
+def block_showcase_user(sessions: Any) -> None:
+    """The operator blocks one account before the demo starts (as `subscribers block`)."""
+    from bot.listener import upsert_author
+    from bot.platform import Author
+    from bot.tiers import block
+
+    with transaction(sessions) as s:
+        user_id = upsert_author(
+            s, Author(BLOCKED.id, BLOCKED.username, BLOCKED.name, BLOCKED.subscription_type)
+        )
+        block(s, user_id, note="demo: a known reply-bot", actor="demo")
 
 
 def duplicates_on_platform(sandbox_url: str, bot_user_id: str) -> tuple[int, int]:
@@ -132,6 +172,7 @@ def run_demo(
     exit_when_done: bool = True,
     as_json: bool = False,
     timeout_s: float = 600.0,
+    showcase: bool = True,
 ) -> dict[str, Any]:
     """Run the demo and return its summary (also printed)."""
     from celery.contrib.testing.worker import start_worker
@@ -172,6 +213,8 @@ def run_demo(
         )
         migrate.upgrade(settings.database_url)
         sessions = make_session_factory(make_engine(settings.database_url))
+        if showcase:
+            block_showcase_user(sessions)
         platform = XPlatform.from_settings(settings)
         me = platform.me()
         settings = settings.model_copy(update={"bot_user_id": me.platform_id})
@@ -204,13 +247,18 @@ def run_demo(
         stack.callback(stop.set)
 
         post_ids = inject(sandbox.url, me.username, mentions)
-        rows = _wait(sessions, post_ids, console, timeout_s, exit_when_done)
+        showcase_ids = inject_showcase(sandbox.url, me.username) if showcase else []
+        every = _wait(sessions, post_ids + showcase_ids, console, timeout_s, exit_when_done)
         total_posts, dups = duplicates_on_platform(sandbox.url, me.platform_id)
 
+    main_ids = set(post_ids)
+    rows = [m for m in every if m.platform_post_id in main_ids]
     summary = _summarise(rows, len(post_ids), dups, time.perf_counter() - started)
+    # Every tier's and rule's outcome, over everything the demo injected.
+    summary["outcomes"] = dict(Counter(f"{m.tier or '-'}:{m.reason}" for m in every))
     summary["llm_url"] = llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine"
     summary["replies_on_platform"] = total_posts
-    _print(rows, summary, console)
+    _print(every, summary, console)
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     return summary
@@ -286,16 +334,17 @@ def _print(rows: list[Mention], summary: dict[str, Any], console: Console) -> No
     out = Console(file=sys.stdout, width=max(120, console.width))
     table = Table(title="mentions and replies", show_lines=True)
     table.add_column("from")
-    table.add_column("mention", max_width=48)
-    table.add_column("status")
+    table.add_column("tier")
+    table.add_column("mention", max_width=44)
+    table.add_column("outcome")
     table.add_column("reply (tiny random MoE: noise by design)", max_width=56)
     for m in rows:
         reply = m.reply
+        outcome = m.reason or m.status.value
+        if reply:
+            outcome = f"{m.reason}: {reply.status.value}"
         table.add_row(
-            f"@{m.author.username}",
-            m.text,
-            f"{m.status.value}" + (f"/{reply.status.value}" if reply else f" ({m.reason})"),
-            reply.text if reply else "",
+            f"@{m.author.username}", m.tier or "-", m.text, outcome, reply.text if reply else ""
         )
     out.print(table)
     out.print(" ".join(f"{k}={v}" for k, v in summary.items()))

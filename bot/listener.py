@@ -136,7 +136,8 @@ def ingest(
             continue
         reply_id = None
         if decision.upsell_text:
-            reply_id = _insert_upsell(session, mention_id, decision.upsell_text, now)
+            text = _upsell_text(decision.upsell_text, author.username)
+            reply_id = _insert_upsell(session, mention_id, text, now)
         savepoint.commit()
         DECISIONS.labels(reason=decision.reason).inc()
         result.new += 1
@@ -188,6 +189,11 @@ def _insert_mention(
     )
     mention_id = session.execute(stmt).scalar_one_or_none()
     return int(mention_id) if mention_id is not None else None
+
+
+def _upsell_text(template: str, username: str) -> str:
+    """The operator's text with {username} filled in (and nothing else interpreted)."""
+    return template.replace("{username}", username)
 
 
 def _insert_upsell(session: Session, mention_id: int, text: str, now: datetime) -> int:

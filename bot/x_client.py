@@ -61,6 +61,10 @@ class XSession(RedirectSession):
         self._limits: dict[str, RateLimit] = {}
         self._lock = threading.Lock()
         self.hooks["response"].append(self._record)
+        # One connection per worker thread; the default pool of 10 drops the rest.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
 
     def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
         # tweepy passes no timeout; a hung connection must not hang a worker forever.

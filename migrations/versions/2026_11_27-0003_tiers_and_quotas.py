@@ -15,9 +15,10 @@ down_revision: str | None = "0002"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
+# {username} makes each upsell unique: X refuses a second post with the same text.
 UPSELL = (
-    "Thanks for the mention! Answers are for Premium subscribers: subscribe to get replies "
-    "from this account."
+    "Thanks for the mention, {username}! Answers are for Premium subscribers: subscribe to "
+    "get replies from this account."
 )
 
 
