@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 import typer
 
+from bot.cli_operators import subscribers_app, tiers_app
 from bot.logs import configure_logging
 from bot.settings import Settings, get_settings
 
@@ -24,6 +25,8 @@ bench_app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=T
 app.add_typer(db_app, name="db")
 app.add_typer(bench_app, name="bench")
 app.add_typer(model_app, name="model")
+app.add_typer(subscribers_app, name="subscribers")
+app.add_typer(tiers_app, name="tiers")
 
 
 def _settings() -> Settings:
@@ -150,7 +153,9 @@ def sweep() -> None:
     from workers.celery_app import TASK_GENERATE, TASK_POST, create_app
 
     settings = _settings()
-    result = run_sweep(make_session_factory(make_engine(settings.database_url)), settings)
+    result = run_sweep(
+        make_session_factory(make_engine(settings.database_url)), settings, settings.bot_user_id
+    )
     celery = create_app(settings)
     for mention_id in result.generate:
         celery.send_task(TASK_GENERATE, args=[mention_id])

@@ -15,6 +15,7 @@ from typing import Any
 
 import structlog
 from sqlalchemy import and_, or_, select, update
+from sqlalchemy.orm import Session
 
 from bot import quotas
 from bot.db import SessionFactory, transaction
@@ -360,6 +361,16 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
             return None
         text, attempts, mention_row = claimed
         target = s.scalar(select(Mention.platform_post_id).where(Mention.id == mention_row))
+        if not take_post_budget(s, deps.settings, deps.bot_user_id, utcnow()):
+            # Out of posting budget: wait, approved, for the sweeper to hand replies out in
+            # priority order as the windows refill (premium_plus first).
+            s.execute(
+                update(Reply)
+                .where(Reply.id == reply_id)
+                .values(status=ReplyStatus.APPROVED, reason=WAITING_BUDGET, approved_at=utcnow())
+            )
+            log.info("post.waiting_budget", reply_id=reply_id)
+            return None
     assert target is not None
     try:
         return _post_claimed(deps, reply_id, text, target, attempts)
@@ -367,6 +378,37 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
         # Back to approved: the retry counts another attempt, so it reconciles first.
         _release_reply(deps, reply_id)
         raise
+
+
+WAITING_BUDGET = "waiting_budget"
+POST_WINDOWS = (("15m", 900), ("24h", 86400))
+
+
+def _budget_limits(settings: Settings) -> dict[str, int]:
+    return {"15m": settings.post_budget_15m, "24h": settings.post_budget_24h}
+
+
+def take_post_budget(s: Session, settings: Settings, bot_user_id: str, now: datetime) -> bool:
+    """One unit of the bot account's posting budget in both windows, or none at all."""
+    limits = _budget_limits(settings)
+    taken: list[tuple[str, int]] = []
+    for name, window_s in POST_WINDOWS:
+        key = f"post:{bot_user_id}:{name}"
+        if not quotas.take(s, key, window_s, limits[name], now):
+            for got_key, got_window in taken:
+                quotas.give_back(s, got_key, got_window, now)
+            return False
+        taken.append((key, window_s))
+    return True
+
+
+def post_budget_left(s: Session, settings: Settings, bot_user_id: str, now: datetime) -> int:
+    """Posts the bot may still make now (the tighter of its windows)."""
+    limits = _budget_limits(settings)
+    return min(
+        limits[name] - quotas.used(s, f"post:{bot_user_id}:{name}", window_s, now)
+        for name, window_s in POST_WINDOWS
+    )
 
 
 def _post_claimed(
@@ -401,7 +443,9 @@ def _post_claimed(
     return post_id
 
 
-def sweep(sessions: SessionFactory, settings: Settings) -> SweepResult:
+def sweep(
+    sessions: SessionFactory, settings: Settings, bot_user_id: str | None = None
+) -> SweepResult:
     """Find mentions and replies stuck in flight and hand them back for another task."""
     result = SweepResult()
     now = utcnow()
@@ -466,6 +510,19 @@ def sweep(sessions: SessionFactory, settings: Settings) -> SweepResult:
                     .values(status=ReplyStatus.APPROVED, approved_at=now)
                 )
                 result.post.append(reply_id)
+        if bot_user_id:
+            left = post_budget_left(s, settings, bot_user_id, now)
+            if left > 0:
+                waiting = s.scalars(
+                    select(Reply.id)
+                    .join(Mention, Mention.id == Reply.mention_id)
+                    .where(Reply.status == ReplyStatus.APPROVED, Reply.reason == WAITING_BUDGET)
+                    .order_by(Mention.priority.asc().nulls_last(), Reply.id)
+                    .limit(left)
+                ).all()
+                for reply_id in waiting:
+                    if reply_id not in result.post:
+                        result.post.append(reply_id)
     if result.generate or result.post or result.failed_mentions or result.failed_replies:
         log.info(
             "sweep.done",

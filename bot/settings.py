@@ -109,6 +109,10 @@ class Settings(BaseSettings):
         5, description="Sweeps per mention or reply before it ends failed with a reason."
     )
 
+    # the bot account's platform budgets (X's limits; configurable, never hard-coded)
+    post_budget_15m: int = Field(100, description="Posts the bot may make per 15 minutes.")
+    post_budget_24h: int = Field(10_000, description="Posts the bot may make per 24 hours.")
+
     # logs
     log_format: str = Field("console", description="console or json.")
     log_level: str = Field("INFO", description="Root log level.")

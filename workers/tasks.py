@@ -121,7 +121,7 @@ def register(app: Celery) -> None:
     def sweep(self: Task) -> None:
         with bound(self):
             deps = deps_for(self.app)
-            result = replies.sweep(deps.sessions, deps.settings)
+            result = replies.sweep(deps.sessions, deps.settings, deps.bot_user_id)
             for mention_id in result.generate:
                 self.app.send_task(TASK_GENERATE, args=[mention_id])
             for reply_id in result.post:

@@ -4,7 +4,6 @@ sandbox over HTTP through tweepy, and the CPU vLLM engine serving the tiny MoE."
 from __future__ import annotations
 
 import os
-import subprocess
 import threading
 import time
 from collections import Counter
@@ -74,24 +73,6 @@ def posted_count(db: sessionmaker[Session]) -> int:
             )
             or 0
         )
-
-
-@pytest.fixture()
-def pipeline(
-    committed_db: sessionmaker[Session],
-    sandbox: Any,
-    redis_clean: Any,
-    celery_worker_process: subprocess.Popen[bytes],
-    pipeline_env: dict[str, str],
-    pipeline_settings: Settings,
-) -> dict[str, Any]:
-    return {
-        "db": committed_db,
-        "url": sandbox.url,
-        "env": pipeline_env,
-        "settings": pipeline_settings,
-        "bot_id": pipeline_env["MENTIONBOT_BOT_USER_ID"],
-    }
 
 
 def test_fifty_mentions_get_exactly_fifty_replies(pipeline: dict[str, Any]) -> None:

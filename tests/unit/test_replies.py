@@ -215,3 +215,63 @@ def test_fail_mention_never_overrides_a_final_state(
     fail_mention(db, mention_id, "llm_unavailable")
     with db() as s:
         assert s.get(Mention, mention_id).status == MentionStatus.ANSWERED
+
+
+def test_posting_budget_holds_replies_and_releases_them_by_priority(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps.settings = deps.settings.model_copy(update={"post_budget_15m": 1})
+    first, _ = _seed(sandbox.url, db, text="first")
+    assert post_reply(deps, first) is not None
+    # The budget is spent: three more wait, approved, instead of failing.
+    waiting = []
+    for priority, text in ((9, "free"), (0, "premium plus"), (3, "premium")):
+        reply_id, _ = _seed_for(sandbox.url, db, text, priority)
+        assert post_reply(deps, reply_id) is None
+        waiting.append(reply_id)
+    with db() as s:
+        rows = s.scalars(select(Reply).where(Reply.id.in_(waiting))).all()
+        assert {r.status for r in rows} == {ReplyStatus.APPROVED}
+        assert {r.reason for r in rows} == {"waiting_budget"}
+    assert sweep(db, deps.settings, bot_user["id"]).post == []  # nothing left to hand out
+    # Two more posts allowed: the sweeper hands out the most urgent first.
+    roomier = deps.settings.model_copy(update={"post_budget_15m": 3})
+    assert sweep(db, roomier, bot_user["id"]).post == [waiting[1], waiting[2]]
+
+
+def _seed_for(url: str, db: sessionmaker[Session], text: str, priority: int) -> tuple[int, str]:
+    r = httpx.post(
+        f"{url}/sandbox/mentions",
+        json={
+            "author_id": str(900 + priority),
+            "username": f"p{priority}",
+            "text": f"@mentionbot {text}",
+        },
+        timeout=10,
+    )
+    r.raise_for_status()
+    post_id = r.json()["id"]
+    with db.begin() as s:
+        user = PlatformUser(platform_id=str(900 + priority), username=f"p{priority}")
+        s.add(user)
+        s.flush()
+        mention = Mention(
+            platform_post_id=post_id,
+            author_id=user.id,
+            text=text,
+            status=MentionStatus.ANSWERED,
+            priority=priority,
+        )
+        s.add(mention)
+        s.flush()
+        reply = Reply(
+            mention_id=mention.id,
+            text=text,
+            status=ReplyStatus.APPROVED,
+            model="m",
+            approved_at=utcnow(),
+        )
+        s.add(reply)
+        s.flush()
+        return reply.id, post_id
