@@ -96,6 +96,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
         overlap_s=settings.since_overlap_s,
         poll_interval_s=settings.poll_interval_s,
         rules=GatingRules.from_settings(settings),
+        read_budget_15m=settings.read_budget_15m,
     )
     if once:
         result = listener.poll_once()

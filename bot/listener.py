@@ -13,6 +13,7 @@ import structlog
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from bot import quotas
 from bot.db import SessionFactory, transaction
 from bot.gating import Decision, GatingRules, clean_text, decide
 from bot.metrics import DECISIONS
@@ -38,6 +39,8 @@ from bot.sql import insert_for
 from bot.tiers import policies
 
 log = structlog.get_logger(__name__)
+
+READ_WINDOW_S = 900  # X's mentions limit is counted per 15 minutes
 
 
 class TaskSender(Protocol):
@@ -240,6 +243,7 @@ class Listener:
         poll_interval_s: float = 15.0,
         clock: Callable[[], float] = time.time,
         rules: GatingRules | None = None,
+        read_budget_15m: int = 0,
     ) -> None:
         self.platform = platform
         self.sessions = sessions
@@ -251,6 +255,7 @@ class Listener:
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.rules = rules or GatingRules()
+        self.read_budget_15m = read_budget_15m
 
     def _since_id(self) -> str | None:
         with transaction(self.sessions) as s:
@@ -264,6 +269,15 @@ class Listener:
         # Start a little behind the newest id: X can surface a post late, and a strict
         # since_id would skip it for good. The unique key makes the overlap free.
         return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s))
+
+    def _take_read_budget(self) -> bool:
+        """One mentions request from the bot account's read budget (0 means unlimited)."""
+        if self.read_budget_15m <= 0:
+            return True
+        with transaction(self.sessions) as s:
+            return quotas.take(
+                s, f"read:{self.bot_user_id}:15m", READ_WINDOW_S, self.read_budget_15m, utcnow()
+            )
 
     def _pace(self) -> float:
         """Seconds to wait before the next poll, from the last rate-limit headers."""
@@ -281,6 +295,14 @@ class Listener:
         complete = True
         wait_s = 0.0
         for _ in range(self.max_pages):
+            if not self._take_read_budget():
+                # Our own budget model (the same fixed windows as the posting budget) says
+                # wait; X's headers may say so too, and _pace() takes the later of the two.
+                complete = False
+                now = self.clock()
+                wait_s = max(wait_s, READ_WINDOW_S - now % READ_WINDOW_S + 1.0)
+                log.info("listener.read_budget_spent", wait_s=round(wait_s, 1))
+                break
             try:
                 page = self.platform.mentions(
                     self.bot_user_id,

@@ -110,6 +110,9 @@ class Settings(BaseSettings):
     )
 
     # the bot account's platform budgets (X's limits; configurable, never hard-coded)
+    read_budget_15m: int = Field(
+        300, description="Mentions requests the listener may make per 15 minutes (0: no cap)."
+    )
     post_budget_15m: int = Field(100, description="Posts the bot may make per 15 minutes.")
     post_budget_24h: int = Field(10_000, description="Posts the bot may make per 24 hours.")
 

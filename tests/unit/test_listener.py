@@ -227,3 +227,18 @@ def test_restart_resends_mentions_committed_but_never_sent(
     assert restarted.resend_queued() == 4
     assert restarted.poll_once().new == 0
     assert len(rec.sent) == 4
+
+
+def test_read_budget_paces_the_listener(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:
+    for i in range(12):
+        _mention(sandbox.url, i)
+    listener = _listener(
+        sandbox.url, db, bot_user["id"], Recorder(), page_size=5, read_budget_15m=2
+    )
+    result = listener.poll_once()
+    # Two requests allowed: two pages read, the third waits for the next window.
+    assert result.new == 10 and not result.complete
+    assert 1 < result.wait_s <= 901
+    with db() as s:
+        cursor = s.get(ListenerCursor, bot_user["id"])
+        assert cursor is not None and cursor.newest_id is None  # the gap is re-read later
