@@ -132,3 +132,74 @@ def revoke(session: Session, user_id: int, action: str, actor: str) -> int:
         .values(revoked_at=now, revoked_by=actor)
     )
     return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+MODERATION = ("pre", "post", "auto")
+_INT_LIMIT = 2**31 - 1  # the columns are 32-bit INTEGERs
+_INT_MIN = {
+    "replies_per_hour": 0,
+    "replies_per_day": 0,
+    "max_output_tokens": 1,  # vLLM refuses max_tokens=0
+    "priority": 0,
+    "upsell_every_days": 0,
+}
+# The longest X handle, to check an upsell template still fits one post once filled in.
+_LONGEST_USERNAME = "x" * 15
+
+
+def _checked(name: str, value: object) -> object:
+    """One validated policy field value; raises ValueError with an operator-facing message."""
+    from models.xlength import MAX_WEIGHTED_LENGTH, fits
+
+    if name == "answered":
+        if not isinstance(value, bool):
+            raise ValueError("answered must be true or false")
+        return value
+    if name in _INT_MIN:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number")
+        high = 9 if name == "priority" else _INT_LIMIT
+        if not _INT_MIN[name] <= value <= high:
+            raise ValueError(f"{name} must be between {_INT_MIN[name]} and {high}, not {value}")
+        return value
+    if name == "moderation":
+        if value not in MODERATION:
+            raise ValueError(f"moderation must be one of {', '.join(MODERATION)}, not {value!r}")
+        return value
+    if name == "upsell_text":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("upsell text must not be empty (remove it instead)")
+        if not fits(value.replace("{username}", _LONGEST_USERNAME)):
+            raise ValueError(
+                f"upsell text must fit one post ({MAX_WEIGHTED_LENGTH} weighted characters "
+                "with {username} filled in)"
+            )
+        return value
+    raise ValueError(f"unknown policy field {name!r}")
+
+
+def set_policy(session: Session, tier: str, **changes: object) -> Policy:
+    """Change the given fields of a tier's policy; every value is checked before any is set."""
+    if tier not in TIERS:
+        raise ValueError(f"unknown tier {tier!r}; tiers are {', '.join(TIERS)}")
+    checked = {name: _checked(name, value) for name, value in changes.items()}
+    row = session.get(TierPolicy, tier, with_for_update=True)
+    if row is None:
+        raise ValueError(f"tier {tier!r} has no policy; run `mentionbot db upgrade`")
+    for name, value in checked.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.flush()
+    log.info("tiers.policy_set", tier=tier, fields=sorted(checked))
+    return policies(session)[tier]
+
+
+def history(session: Session, user_id: int) -> list[TierOverride]:
+    """Every override a user ever had, oldest first (revoked and expired ones included)."""
+    return list(
+        session.scalars(
+            select(TierOverride).where(TierOverride.user_id == user_id).order_by(TierOverride.id)
+        )
+    )
