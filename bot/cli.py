@@ -285,7 +285,7 @@ def show_settings(markdown: bool = False) -> None:
     if markdown:
         typer.echo("| variable | default | meaning |\n| --- | --- | --- |")
     for name, info in fields.items():
-        default = info.default
+        default = info.get_default(call_default_factory=True)
         shown = "" if default is None else str(default)
         if "REPO_ROOT" in repr(info) or isinstance(default, Path):
             shown = str(default).replace(str(Path.cwd()), ".")
@@ -358,3 +358,28 @@ def bench_llm(
         typer.echo(
             json.dumps({"model": settings.llm_model, "max_tokens": max_tokens, "runs": runs})
         )
+
+
+@bench_app.command("gating")
+def bench_gating(
+    workers: Annotated[int, typer.Option(help="Worker threads, one connection each.")] = 16,
+    seconds: Annotated[float, typer.Option(help="How long to run.")] = 10.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """decide() under load, in a scratch database beside MENTIONBOT_DATABASE_URL (Postgres)."""
+    from rich.console import Console
+
+    from bot.gating_bench import BenchError, run_with_progress
+
+    settings = _settings()
+    console = Console(stderr=True)
+    try:
+        result = run_with_progress(settings.database_url, workers, seconds, console)
+    except BenchError as exc:
+        console.print(f"[red]bench gating: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    if result.over_quota or result.counter_mismatch:
+        console.print("[red]more replies accepted than the quota allows[/red]")
+        raise typer.Exit(1)

@@ -34,7 +34,7 @@ from bot.tiers import Policy, policies
 from models.breaker import CircuitBreaker
 from models.context import fit_thread
 from models.llm_client import LLM, Completion, LLMError, LLMRejected, LLMUnavailable
-from models.postprocess import clean_reply
+from models.postprocess import ReplyPolicy, process_reply
 from models.profiles import get_profile
 from models.prompt import ContextPost, build_messages
 
@@ -272,7 +272,12 @@ def _complete(
     if settings.llm_min_tokens:
         # A vLLM extension: the model may not end before it has said anything.
         extra["min_tokens"] = settings.llm_min_tokens
+    reply_policy = ReplyPolicy(
+        max_mentions=settings.reply_max_mentions,
+        url_allowlist=tuple(settings.reply_url_allowlist),
+    )
     completion: Completion | None = None
+    reason = "empty_output"
     for attempt in range(2):
         completion = deps.llm.complete(
             messages,
@@ -292,12 +297,14 @@ def _complete(
             seed=None if attempt == 0 else int(time.time() * 1000) % 2**31,
             extra=extra,
         )
-        text = clean_reply(completion.text)
-        if text:
-            return completion, text, None
-        log.info("generate.regenerate", attempt=attempt + 1, reason="empty_output")
+        processed = process_reply(completion.text, reply_policy)
+        if processed.posts:
+            # One post per mention for now; threads of several posts are not posted yet.
+            return completion, processed.posts[0], None
+        reason = _REJECTED.get(processed.reason or "", "empty_output")
+        log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None
-    return completion, "", "empty_output"
+    return completion, "", reason
 
 
 def touch_queued(sessions: SessionFactory, mention_id: int) -> None:
@@ -381,6 +388,8 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
 
 
 WAITING_BUDGET = "waiting_budget"
+# process_reply's reasons as the mention's failure reasons.
+_REJECTED = {"empty": "empty_output", "refusal": "refusal"}
 POST_WINDOWS = (("15m", 900), ("24h", 86400))
 
 

@@ -80,6 +80,13 @@ class Settings(BaseSettings):
     persona_path: Path | None = Field(
         None, description="Operator persona file; the shipped models/persona.md if unset."
     )
+    reply_max_mentions: int = Field(
+        1, description="@mentions a reply may keep (extra ones are de-linked, never leading)."
+    )
+    reply_url_allowlist: list[str] = Field(
+        default_factory=list,
+        description="Hosts a reply may link to (JSON list); every other URL is removed.",
+    )
     context_posts: int = Field(6, description="Thread ancestors fetched for the prompt.")
     context_token_budget: int = Field(
         512, description="Tokens (served model's tokenizer) the thread context may use."
