@@ -1,3 +1,8 @@
 """Shared fixtures: real Postgres, real Redis, the sandbox over HTTP, the real vLLM engine."""
 
-pytest_plugins = ["tests.fixtures.db", "tests.fixtures.engine", "tests.fixtures.services"]
+pytest_plugins = [
+    "tests.fixtures.db",
+    "tests.fixtures.engine",
+    "tests.fixtures.fake_vllm",
+    "tests.fixtures.services",
+]

@@ -7,13 +7,8 @@ engine is exercised by the engine suite.
 from __future__ import annotations
 
 import itertools
-import json
-import threading
 import time
 import traceback
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
@@ -26,6 +21,7 @@ from models.llm_client import (
     LLMUnavailable,
     VLLMClient,
 )
+from tests.fixtures.fake_vllm import FakeVLLM
 
 API_KEY = "sk-test-SECRET-7f3a9c"
 MODEL = "tiny-moe"
@@ -33,170 +29,6 @@ MESSAGES = [
     {"role": "system", "content": "Be brief."},
     {"role": "user", "content": "Is the sky blue?"},
 ]
-
-
-@dataclass
-class Recorded:
-    method: str
-    path: str
-    headers: dict[str, str]
-    body: dict[str, Any] | None
-    at: float
-
-
-@dataclass
-class FakeVLLM:
-    """State shared with the handler: a queue of faults and a log of requests."""
-
-    faults: list[str] = field(default_factory=list)
-    always: str | None = None
-    requests: list[Recorded] = field(default_factory=list)
-    sleep_s: float = 1.0
-    reply: str = "Yes, because of Rayleigh scattering."
-    content_null: bool = False
-    lock: threading.Lock = field(default_factory=threading.Lock)
-    base_url: str = ""
-
-    def next_fault(self) -> str | None:
-        with self.lock:
-            if self.faults:
-                return self.faults.pop(0)
-            return self.always
-
-    def count(self, path: str) -> int:
-        return sum(1 for r in self.requests if r.path == path)
-
-
-def _make_handler(state: FakeVLLM) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
-
-        def _send(self, status: int, payload: Any, content_type: str = "application/json") -> None:
-            data = payload if isinstance(payload, bytes) else json.dumps(payload).encode()
-            self.send_response(status)
-            self.send_header("Content-Type", content_type)
-            self.send_header("Content-Length", str(len(data)))
-            self.end_headers()
-            self.wfile.write(data)
-
-        def _handle(self, method: str) -> None:
-            length = int(self.headers.get("Content-Length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            body = json.loads(raw) if raw else None
-            with state.lock:
-                state.requests.append(
-                    Recorded(method, self.path, dict(self.headers), body, time.monotonic())
-                )
-            fault = state.next_fault()
-            if fault == "drop":
-                # Hang up without a byte of response, as a crashing server or a proxy would.
-                self.close_connection = True
-                return
-            if fault == "sleep":
-                time.sleep(state.sleep_s)
-            if fault == "500":
-                self._send(500, {"object": "error", "message": "engine died", "code": 500})
-                return
-            if fault == "503":
-                self._send(503, {"object": "error", "message": "overloaded", "code": 503})
-                return
-            if fault == "429":
-                self._send(429, {"object": "error", "message": "slow down", "code": 429})
-                return
-            if fault == "400":
-                self._send(
-                    400,
-                    {
-                        "object": "error",
-                        "message": "This model's maximum context length is 512 tokens.",
-                        "type": "BadRequestError",
-                        "code": 400,
-                    },
-                )
-                return
-            if fault == "echo":
-                # A misbehaving proxy that reflects the request, credentials included.
-                self._send(401, {"error": "unauthorized", "headers": dict(self.headers)})
-                return
-            if fault == "garbage":
-                self._send(200, b"<html>502 Bad Gateway</html>", "text/html")
-                return
-            if fault == "nochoices":
-                self._send(200, {"id": "x", "object": "chat.completion", "choices": []})
-                return
-            self._route(method, body)
-
-        def _route(self, method: str, body: dict[str, Any] | None) -> None:
-            if method == "GET" and self.path == "/health":
-                self._send(200, b"", "text/plain")
-            elif method == "GET" and self.path == "/v1/models":
-                self._send(
-                    200,
-                    {"object": "list", "data": [{"id": MODEL, "object": "model"}]},
-                )
-            elif method == "POST" and self.path == "/v1/chat/completions":
-                assert body is not None
-                self._send(
-                    200,
-                    {
-                        "id": "chatcmpl-1",
-                        "object": "chat.completion",
-                        "created": 1,
-                        "model": body["model"],
-                        "choices": [
-                            {
-                                "index": 0,
-                                "message": {
-                                    "role": "assistant",
-                                    "content": None if state.content_null else state.reply,
-                                },
-                                "finish_reason": "stop",
-                            }
-                        ],
-                        "usage": {
-                            "prompt_tokens": 42,
-                            "completion_tokens": 9,
-                            "total_tokens": 51,
-                        },
-                    },
-                )
-            else:
-                self._send(404, {"object": "error", "message": "not found", "code": 404})
-
-        def do_GET(self) -> None:
-            self._handle("GET")
-
-        def do_POST(self) -> None:
-            self._handle("POST")
-
-    return Handler
-
-
-class _QuietServer(ThreadingHTTPServer):
-    # A handler that wakes after the client timed out writes into a closed socket; that is the
-    # scenario under test, not a failure worth a traceback on stderr.
-    daemon_threads = True  # and it must not hold up shutdown either
-
-    def handle_error(self, request: Any, client_address: Any) -> None:
-        pass
-
-
-@pytest.fixture
-def server() -> Iterator[FakeVLLM]:
-    state = FakeVLLM()
-    httpd = _QuietServer(("127.0.0.1", 0), _make_handler(state))
-    thread = threading.Thread(target=httpd.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    state.base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
-    try:
-        yield state
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join(timeout=5)
 
 
 def _client(server: FakeVLLM, **kwargs: Any) -> VLLMClient:
