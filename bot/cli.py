@@ -35,6 +35,14 @@ def _settings() -> Settings:
     return settings
 
 
+def _serve_metrics(settings: Settings) -> None:
+    """Expose Prometheus metrics (decisions by reason, ...) when a port is configured."""
+    if settings.metrics_port:
+        from prometheus_client import start_http_server
+
+        start_http_server(settings.metrics_port)
+
+
 @db_app.command("upgrade")
 def db_upgrade(revision: str = "head") -> None:
     """Apply the migrations to MENTIONBOT_DATABASE_URL."""
@@ -106,6 +114,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
             )
         )
         return
+    _serve_metrics(settings)
     listener.run(_stop_on_signals())
 
 
@@ -119,7 +128,9 @@ def worker(
     """Run a Celery worker (use a thread pool for `generate`: it waits on vLLM, not the CPU)."""
     from workers.celery_app import create_app
 
-    celery = create_app(_settings())
+    settings = _settings()
+    _serve_metrics(settings)
+    celery = create_app(settings)
     celery.worker_main(
         [
             "worker",

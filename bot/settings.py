@@ -123,6 +123,10 @@ class Settings(BaseSettings):
     post_budget_15m: int = Field(100, description="Posts the bot may make per 15 minutes.")
     post_budget_24h: int = Field(10_000, description="Posts the bot may make per 24 hours.")
 
+    metrics_port: int | None = Field(
+        None, description="Serve Prometheus metrics on this port (listener and worker)."
+    )
+
     # logs
     log_format: str = Field("console", description="console or json.")
     log_level: str = Field("INFO", description="Root log level.")

@@ -242,3 +242,24 @@ def test_read_budget_paces_the_listener(sandbox: Any, db: Any, bot_user: dict[st
     with db() as s:
         cursor = s.get(ListenerCursor, bot_user["id"])
         assert cursor is not None and cursor.newest_id is None  # the gap is re-read later
+
+
+def test_decisions_are_counted_in_metrics(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:
+    from prometheus_client import REGISTRY
+
+    def seen(reason: str) -> float:
+        return REGISTRY.get_sample_value("mentionbot_decisions_total", {"reason": reason}) or 0.0
+
+    before = seen("accepted"), seen("own_post")
+    _mention(sandbox.url, 1)
+    httpx.post(
+        f"{sandbox.url}/sandbox/mentions",
+        json={
+            "author_id": bot_user["id"],
+            "username": bot_user["username"],
+            "text": "@mentionbot me",
+        },
+        timeout=10,
+    ).raise_for_status()
+    _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
+    assert (seen("accepted"), seen("own_post")) == (before[0] + 1, before[1] + 1)
