@@ -375,6 +375,9 @@ def bench_llm(
 def bench_gating(
     workers: Annotated[int, typer.Option(help="Worker threads, one connection each.")] = 16,
     seconds: Annotated[float, typer.Option(help="How long to run.")] = 10.0,
+    history: Annotated[
+        int, typer.Option(help="Old mentions in the tables first (production-like size).")
+    ] = 100_000,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """decide() under load, in a scratch database beside MENTIONBOT_DATABASE_URL (Postgres)."""
@@ -385,12 +388,17 @@ def bench_gating(
     settings = _settings()
     console = Console(stderr=True)
     try:
-        result = run_with_progress(settings.database_url, workers, seconds, console)
+        result = run_with_progress(
+            settings.database_url, workers, seconds, console, history=history
+        )
     except BenchError as exc:
         console.print(f"[red]bench gating: {exc}[/red]")
         raise typer.Exit(2) from None
     if as_json:
         typer.echo(json.dumps(result.as_dict()))
     if result.over_quota or result.counter_mismatch:
-        console.print("[red]more replies accepted than the quota allows[/red]")
+        console.print("[red]bench gating: the quota counters do not hold[/red]")
+        raise typer.Exit(1)
+    if result.errors:
+        console.print(f"[red]bench gating: {result.errors} transactions failed[/red]")
         raise typer.Exit(1)
