@@ -137,6 +137,8 @@ def _looping(
             .where(
                 Mention.author_id == user.id,
                 Mention.conversation_id == post.conversation_id,
+                # When we read them (known limitation: a backlog read at once after
+                # listener downtime can look like a burst; post times would be more exact).
                 Mention.received_at > now - timedelta(seconds=60),
             )
         )

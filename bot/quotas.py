@@ -11,11 +11,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import DateTime, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.schema import RateCounter
-from bot.sql import insert_for
 
 HOUR = 3600
 DAY = 86400
@@ -27,18 +26,23 @@ def window_start(now: datetime, window_s: int) -> datetime:
     return datetime.fromtimestamp(ts - ts % window_s, UTC)
 
 
+# Written out once: SQLAlchemy does not cache INSERT ... ON CONFLICT constructs, and
+# rebuilding this one twice per decision was a third of the gating CPU. Postgres and
+# SQLite (3.35+) both accept it as is.
+_TAKE = text(
+    "INSERT INTO rate_counters (key, window_start, used) VALUES (:key, :start, 1) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET used = rate_counters.used + 1 "
+    "WHERE rate_counters.used < :limit RETURNING used"
+).bindparams(bindparam("start", type_=DateTime(timezone=True)))
+
+
 def take(session: Session, key: str, window_s: int, limit: int, now: datetime) -> bool:
     """Take one unit of `key`'s budget in the current window, if any is left."""
     if limit <= 0:
         return False
     start = window_start(now, window_s)
-    stmt = insert_for(session, RateCounter).values(key=key, window_start=start, used=1)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["key", "window_start"],
-        set_={"used": RateCounter.used + 1},
-        where=RateCounter.used < limit,
-    ).returning(RateCounter.used)
-    return session.execute(stmt).scalar_one_or_none() is not None
+    row = session.execute(_TAKE, {"key": key, "start": start, "limit": limit}).first()
+    return row is not None
 
 
 def give_back(session: Session, key: str, window_s: int, taken_at: datetime) -> None:

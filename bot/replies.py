@@ -81,7 +81,7 @@ def _stale(deps: ReplyDeps) -> datetime:
 def fail_mention(sessions: SessionFactory, mention_id: int, reason: str, detail: str = "") -> None:
     """End a mention as failed with a reason, unless it already reached a final state."""
     with transaction(sessions) as s:
-        s.execute(
+        failed = s.execute(
             update(Mention)
             .where(
                 Mention.id == mention_id,
@@ -90,7 +90,10 @@ def fail_mention(sessions: SessionFactory, mention_id: int, reason: str, detail:
             .values(
                 status=MentionStatus.FAILED, reason=reason, detail=detail[:500], failed_at=utcnow()
             )
-        )
+            .returning(Mention.id)
+        ).first()
+        if failed is None:
+            return  # already final (answered, say): nothing to fail, nothing to give back
         # The system failed this user, not the other way round: the quota unit goes back.
         quotas.refund(s, mention_id)
     log.warning("mention.failed", mention_id=mention_id, reason=reason)
@@ -99,7 +102,7 @@ def fail_mention(sessions: SessionFactory, mention_id: int, reason: str, detail:
 def fail_reply(sessions: SessionFactory, reply_id: int, reason: str, detail: str = "") -> None:
     """End a reply as post_failed with a reason, unless it was posted meanwhile."""
     with transaction(sessions) as s:
-        s.execute(
+        mention_id = s.execute(
             update(Reply)
             .where(
                 Reply.id == reply_id,
@@ -111,10 +114,11 @@ def fail_reply(sessions: SessionFactory, reply_id: int, reason: str, detail: str
                 detail=detail[:500],
                 failed_at=utcnow(),
             )
-        )
-        mention_id = s.scalar(select(Reply.mention_id).where(Reply.id == reply_id))
-        if mention_id is not None:
-            quotas.refund(s, mention_id)
+            .returning(Reply.mention_id)
+        ).scalar_one_or_none()
+        if mention_id is None:
+            return  # posted (or failed) meanwhile
+        quotas.refund(s, mention_id)
     log.warning("reply.post_failed", reply_id=reply_id, reason=reason)
 
 

@@ -103,7 +103,8 @@ class Mention(Base):
     platform_post_id: Mapped[str] = mapped_column(String(32), unique=True)
     author_id: Mapped[int] = mapped_column(ForeignKey("platform_users.id"), index=True)
     text: Mapped[str] = mapped_column(Text)
-    conversation_id: Mapped[str | None] = mapped_column(String(32))
+    # Indexed: the per-conversation cap and loop checks count by it on every mention.
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     in_reply_to_post_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[MentionStatus] = mapped_column(
         _enum(MentionStatus, "mention_status"), index=True
