@@ -771,10 +771,14 @@ def _choose_cut(text: str, start: int, cuts: list[_Cut], budget: int) -> _Cut | 
     return best_word
 
 
+_FIRST_WORD = re.compile(r"\S+")
+
+
 def _hard_cut(text: str, start: int, budget: int) -> tuple[str, int, bool]:
     """Cut one word that alone is too long (CJK without spaces); the post ends with "…"."""
     rest = text[start:]
-    post = fit_to_limit(rest, budget)
+    word = _FIRST_WORD.match(rest)
+    post = fit_to_limit(word.group(0) if word else rest, budget)  # the cut is inside it
     body = post.removesuffix(ELLIPSIS).rstrip()
     if body and rest.startswith(body):
         resume = start + len(body)
