@@ -15,9 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -274,40 +271,17 @@ def build_tiny_arch(arch: str, out_dir: Path, seed: int = 0) -> Path:
         return tiny_moe.build_tiny_moe(out_dir, seed)
     if is_built(arch, out_dir, seed):
         return out_dir
-    out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename into place, so a crash or a concurrent builder
-    # never leaves a half-written directory that looks complete.
-    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
-    try:
-        tmp_dir.chmod(0o755)
+
+    def write(tmp_dir: Path) -> dict[str, Any]:
         _write_build(tmp_dir, arch, seed)
         manifest: dict[str, Any] = {"build": _manifest(arch, seed)}
         if arch not in _DUMMY_WEIGHTS:
             manifest["weights_sha256"] = tiny_moe.weights_sha256(tmp_dir)
-        (tmp_dir / MANIFEST_NAME).write_text(
-            json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
-        )
-        for path in tmp_dir.iterdir():
-            path.chmod(0o644)
-        if out_dir.exists():
-            _remove_previous_build(out_dir)
-        try:
-            os.replace(tmp_dir, out_dir)
-        except OSError:
-            # Another process renamed its build in first; theirs is as good as ours.
-            if not is_built(arch, out_dir, seed):
-                raise
-    finally:
-        shutil.rmtree(tmp_dir, ignore_errors=True)
-    return out_dir
+        return manifest
 
-
-def _remove_previous_build(out_dir: Path) -> None:
-    """Delete a stale build, refusing to touch a directory this module did not write."""
-    if out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / MANIFEST_NAME).exists()):
-        shutil.rmtree(out_dir)
-        return
-    raise FileExistsError(f"{out_dir} exists and is not a tiny-arch build; not replacing it")
+    return tiny_moe.build_atomically(
+        out_dir, MANIFEST_NAME, write, lambda: is_built(arch, out_dir, seed)
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

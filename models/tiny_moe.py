@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -168,39 +169,53 @@ def build_tiny_moe(out_dir: Path, seed: int = 0, spec: TinyMoESpec = DEFAULT_SPE
     out_dir = Path(out_dir)
     if is_built(out_dir, seed, spec):
         return out_dir
+
+    def write(tmp_dir: Path) -> dict[str, Any]:
+        _write_checkpoint(tmp_dir, seed, spec)
+        _write_tokenizer(tmp_dir, spec)
+        return {"build": _spec_dict(spec, seed), "weights_sha256": weights_sha256(tmp_dir)}
+
+    return build_atomically(out_dir, MANIFEST_NAME, write, lambda: is_built(out_dir, seed, spec))
+
+
+def build_atomically(
+    out_dir: Path,
+    manifest_name: str,
+    write: Callable[[Path], dict[str, Any]],
+    already_built: Callable[[], bool],
+) -> Path:
+    """Build beside out_dir (`write` fills the directory and returns the manifest), then
+    rename into place, so a crash or a concurrent builder never leaves a half-written
+    directory that looks complete."""
     out_dir.parent.mkdir(parents=True, exist_ok=True)
-    # Build beside the target and rename into place, so a crash or a concurrent builder
-    # never leaves a half-written directory that looks complete.
     tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out_dir.name}.", dir=out_dir.parent))
     try:
         tmp_dir.chmod(0o755)  # mkdtemp makes it private; the build is meant to be shared
-        _write_checkpoint(tmp_dir, seed, spec)
-        _write_tokenizer(tmp_dir, spec)
-        manifest = {"build": _spec_dict(spec, seed), "weights_sha256": weights_sha256(tmp_dir)}
-        (tmp_dir / MANIFEST_NAME).write_text(
+        manifest = write(tmp_dir)
+        (tmp_dir / manifest_name).write_text(
             json.dumps(manifest, indent=2, sort_keys=True) + "\n", encoding="utf-8"
         )
         for path in tmp_dir.iterdir():
             path.chmod(0o644)  # some writers create private files; the build is shared
         if out_dir.exists():
-            _remove_previous_build(out_dir)
+            _remove_previous_build(out_dir, manifest_name)
         try:
             os.replace(tmp_dir, out_dir)
         except OSError:
             # Another process renamed its build in first; theirs is as good as ours.
-            if not is_built(out_dir, seed, spec):
+            if not already_built():
                 raise
     finally:
         shutil.rmtree(tmp_dir, ignore_errors=True)
     return out_dir
 
 
-def _remove_previous_build(out_dir: Path) -> None:
+def _remove_previous_build(out_dir: Path, manifest_name: str) -> None:
     """Delete a stale build, refusing to touch a directory this module did not write."""
-    if out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / MANIFEST_NAME).exists()):
+    if out_dir.is_dir() and (not any(out_dir.iterdir()) or (out_dir / manifest_name).exists()):
         shutil.rmtree(out_dir)
         return
-    raise FileExistsError(f"{out_dir} exists and is not a tiny-moe build; not replacing it")
+    raise FileExistsError(f"{out_dir} exists and is not a tiny model build; not replacing it")
 
 
 def _write_checkpoint(model_dir: Path, seed: int, spec: TinyMoESpec) -> None:
