@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from rich.table import Table
     from sqlalchemy.orm import Session
 
+    from bot.schema import PlatformUser
     from bot.subscribers import OverrideView, Subscriber, SubscriberDetail
     from bot.tiers import Policy
 
@@ -253,6 +254,31 @@ def _report(as_json: bool, outcome: tuple[str, dict[str, Any]]) -> None:
         typer.echo(outcome[0])
 
 
+def _override_outcome(
+    session: Session, row: PlatformUser, override: Any, verb: str, now: datetime
+) -> tuple[str, dict[str, Any]]:
+    """What `grant` and `block` report: the new override, and the tier now in force."""
+    until = f"until {_when(override.until)}" if override.until else "for good"
+    return _outcome(
+        session,
+        row.id,
+        f"{verb} @{row.username} {until} (override #{override.id})",
+        {"user": row.username, "platform_id": row.platform_id, "override": override.to_dict(now)},
+    )
+
+
+def _ended_outcome(
+    session: Session, row: PlatformUser, ended: int, kind: str
+) -> tuple[str, dict[str, Any]]:
+    """What `revoke` and `unblock` report."""
+    return _outcome(
+        session,
+        row.id,
+        f"ended {ended} active {kind}(s) of @{row.username}",
+        {"user": row.username, "platform_id": row.platform_id, "revoked": ended},
+    )
+
+
 @subscribers_app.command("grant")
 def subscribers_grant(
     user: UserArg,
@@ -273,18 +299,7 @@ def subscribers_grant(
             row, override = grant_tier(
                 session, user, tier, until=ends, note=note, actor=actor, now=now
             )
-            outcome = _outcome(
-                session,
-                row.id,
-                f"granted {tier} to @{row.username} "
-                f"{'until ' + _when(override.until) if override.until else 'for good'} "
-                f"(override #{override.id})",
-                {
-                    "user": row.username,
-                    "platform_id": row.platform_id,
-                    "override": override.to_dict(now),
-                },
-            )
+            outcome = _override_outcome(session, row, override, f"granted {tier} to", now)
     _report(as_json, outcome)
 
 
@@ -295,12 +310,7 @@ def subscribers_revoke(user: UserArg, actor: ActorOpt = None, as_json: JsonOpt =
 
     with _checked(), _session() as session:
         row, ended = end_overrides(session, user, "grant", actor)
-        outcome = _outcome(
-            session,
-            row.id,
-            f"ended {ended} active grant(s) of @{row.username}",
-            {"user": row.username, "platform_id": row.platform_id, "revoked": ended},
-        )
+        outcome = _ended_outcome(session, row, ended, "grant")
     _report(as_json, outcome)
 
 
@@ -321,18 +331,7 @@ def subscribers_block(
         ends = parse_until(until, days, now)
         with _session() as session:
             row, override = block_user(session, user, until=ends, note=note, actor=actor, now=now)
-            outcome = _outcome(
-                session,
-                row.id,
-                f"blocked @{row.username} "
-                f"{'until ' + _when(override.until) if override.until else 'for good'} "
-                f"(override #{override.id})",
-                {
-                    "user": row.username,
-                    "platform_id": row.platform_id,
-                    "override": override.to_dict(now),
-                },
-            )
+            outcome = _override_outcome(session, row, override, "blocked", now)
     _report(as_json, outcome)
 
 
@@ -343,12 +342,7 @@ def subscribers_unblock(user: UserArg, actor: ActorOpt = None, as_json: JsonOpt 
 
     with _checked(), _session() as session:
         row, ended = end_overrides(session, user, "block", actor)
-        outcome = _outcome(
-            session,
-            row.id,
-            f"ended {ended} active block(s) of @{row.username}",
-            {"user": row.username, "platform_id": row.platform_id, "revoked": ended},
-        )
+        outcome = _ended_outcome(session, row, ended, "block")
     _report(as_json, outcome)
 
 

@@ -14,16 +14,9 @@ from bot.platform import Author, Post
 from bot.schema import Mention, MentionStatus, PlatformUser
 from bot.settings import Settings
 from bot.tiers import BLOCKED, Policy, effective_tier
-from models.postprocess import strip_control_chars
 
 # Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
 MAX_MENTION_CHARS = 25_000
-
-
-def clean_text(text: str) -> str:
-    """Drop characters no database or prompt should carry (Postgres rejects NUL, and one
-    such post must never block the whole poll)."""
-    return strip_control_chars(text)
 
 
 @dataclass(frozen=True)

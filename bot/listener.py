@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from bot import quotas
 from bot.db import SessionFactory, transaction
-from bot.gating import Decision, GatingRules, clean_text, decide
+from bot.gating import Decision, GatingRules, decide
 from bot.metrics import DECISIONS
 from bot.platform import (
     Author,
@@ -37,6 +37,7 @@ from bot.schema import (
 )
 from bot.sql import insert_for
 from bot.tiers import policies
+from models.postprocess import strip_control_chars
 
 log = structlog.get_logger(__name__)
 
@@ -76,8 +77,9 @@ def upsert_author(session: Session, author: Author) -> int:
     now = utcnow()
     values = {
         "platform_id": author.platform_id,
-        "username": clean_text(author.username)[:64],
-        "display_name": clean_text(author.name)[:128],
+        # Postgres rejects NUL in text: one such post must never block the whole poll.
+        "username": strip_control_chars(author.username)[:64],
+        "display_name": strip_control_chars(author.name)[:128],
         "subscription_type": author.subscription_type,
         "verified_type": author.verified_type,
         "updated_at": now,
@@ -175,7 +177,7 @@ def _insert_mention(
         .values(
             platform_post_id=post.id,
             author_id=author_row,
-            text=clean_text(post.text),
+            text=strip_control_chars(post.text),
             conversation_id=post.conversation_id,
             in_reply_to_post_id=post.in_reply_to_post_id,
             status=status,

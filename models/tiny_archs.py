@@ -196,20 +196,7 @@ def _hf_model(arch: str) -> Any:
 
 def _write_weights(model_dir: Path, arch: str, seed: int) -> None:
     """Save config.json and seeded bf16 safetensors built by transformers."""
-    import torch
-
-    model = _hf_model(arch)
-    # Same scheme as the tiny MoE: one private generator in parameter-name order, so the
-    # bytes depend only on the seed and the shapes, never on transformers' init order.
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
-            if param.dim() == 1 and name.endswith("norm.weight"):
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, _SPEC.initializer_range, generator=generator)
-    model = model.to(getattr(torch, _SPEC.dtype))
-    model.save_pretrained(model_dir)
+    tiny_moe.save_seeded(_hf_model(arch), model_dir, seed, _SPEC)
 
 
 def _write_build(model_dir: Path, arch: str, seed: int) -> None:

@@ -218,9 +218,26 @@ def _remove_previous_build(out_dir: Path, manifest_name: str) -> None:
     raise FileExistsError(f"{out_dir} exists and is not a tiny model build; not replacing it")
 
 
+def save_seeded(model: Any, model_dir: Path, seed: int, spec: TinyMoESpec = DEFAULT_SPEC) -> None:
+    """Fill a transformers model's weights from the seed and save it in spec.dtype.
+
+    Every tensor comes from one private generator in parameter-name order, not from
+    transformers' init order, so the bytes depend only on the seed and the shapes.
+    """
+    import torch
+
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
+            if param.dim() == 1 and name.endswith("norm.weight"):
+                param.fill_(1.0)
+            else:
+                param.normal_(0.0, spec.initializer_range, generator=generator)
+    model.to(getattr(torch, spec.dtype)).save_pretrained(model_dir)
+
+
 def _write_checkpoint(model_dir: Path, seed: int, spec: TinyMoESpec) -> None:
     """Write config.json, generation_config.json and bf16 safetensors with seeded weights."""
-    import torch
     from transformers import GenerationConfig, MixtralConfig, MixtralForCausalLM
 
     end_id = SPECIAL_TOKENS.index("<|end|>")
@@ -243,17 +260,7 @@ def _write_checkpoint(model_dir: Path, seed: int, spec: TinyMoESpec) -> None:
         dtype=spec.dtype,
     )
     model = MixtralForCausalLM(config)
-    # Fill every tensor from one private generator in name order, instead of relying on
-    # transformers' init order, so the bytes depend only on the seed and the shapes.
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, param in sorted(model.named_parameters(), key=lambda item: item[0]):
-            if param.dim() == 1 and name.endswith("norm.weight"):
-                param.fill_(1.0)
-            else:
-                param.normal_(0.0, spec.initializer_range, generator=generator)
-    model = model.to(getattr(torch, spec.dtype))
-    model.save_pretrained(model_dir)
+    save_seeded(model, model_dir, seed, spec)
     # Stopping at the end-of-turn marker is what ends an assistant turn in chat requests.
     GenerationConfig(
         bos_token_id=config.bos_token_id,

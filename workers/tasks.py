@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 import structlog
 from celery import Celery, Task
@@ -16,6 +16,7 @@ from workers.celery_app import TASK_GENERATE, TASK_POST, TASK_SWEEP
 from workers.context import deps_for
 
 log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
 
 
 def backoff(retries: int) -> float:
@@ -33,12 +34,21 @@ def bound(task: Task, **ids: Any) -> Iterator[None]:
         structlog.contextvars.unbind_contextvars("task_id", *ids)
 
 
-def _retry_or_give_up(
-    task: Task, reason: str, countdown: float | None, give_up: Callable[[], None]
-) -> None:
+def _run(
+    task: Task, call: Callable[[], _T], event: str, give_up: Callable[[str, str], None]
+) -> _T | None:
+    """Run one service call; a transient failure retries, and the last failure ends the item
+    through `give_up(reason, detail)` (retries_exhausted, or internal_error for a bug)."""
+    try:
+        return call()
+    except TryLater as exc:
+        reason, detail, countdown = "retries_exhausted", exc.reason, exc.countdown
+    except Exception as exc:
+        reason, detail, countdown = "internal_error", f"{type(exc).__name__}: {exc}"[:300], None
+        log.exception(event)
     if task.request.retries >= (task.max_retries or 0):
-        give_up()
-        return
+        give_up(reason, detail)
+        return None
     raise task.retry(
         countdown=countdown if countdown is not None else backoff(task.request.retries)
     )
@@ -60,31 +70,14 @@ def register(app: Celery) -> None:
                 self.apply_async(args=[mention_id], countdown=wait, retries=self.request.retries)
                 log.info("generate.parked", wait_s=round(wait, 1))
                 return
-            try:
-                reply_id = replies.generate_reply(deps, mention_id)
-            except TryLater as exc:
-                reason = exc.reason
-                _retry_or_give_up(
-                    self,
-                    reason,
-                    exc.countdown,
-                    lambda: replies.fail_mention(
-                        deps.sessions, mention_id, "retries_exhausted", reason
-                    ),
-                )
-                return
-            except Exception as exc:
-                detail = f"{type(exc).__name__}: {exc}"[:300]
-                log.exception("generate.error")
-                _retry_or_give_up(
-                    self,
-                    detail,
-                    None,
-                    lambda: replies.fail_mention(
-                        deps.sessions, mention_id, "internal_error", detail
-                    ),
-                )
-                return
+            reply_id = _run(
+                self,
+                lambda: replies.generate_reply(deps, mention_id),
+                "generate.error",
+                lambda reason, detail: replies.fail_mention(
+                    deps.sessions, mention_id, reason, detail
+                ),
+            )
             if reply_id is not None:
                 # The reply row is committed by now, so the post worker can read it.
                 self.app.send_task(
@@ -95,27 +88,12 @@ def register(app: Celery) -> None:
     def post_reply(self: Task, reply_id: int) -> None:
         with bound(self, reply_id=reply_id):
             deps = deps_for(self.app)
-            try:
-                replies.post_reply(deps, reply_id)
-            except TryLater as exc:
-                reason = exc.reason
-                _retry_or_give_up(
-                    self,
-                    reason,
-                    exc.countdown,
-                    lambda: replies.fail_reply(
-                        deps.sessions, reply_id, "retries_exhausted", reason
-                    ),
-                )
-            except Exception as exc:
-                detail = f"{type(exc).__name__}: {exc}"[:300]
-                log.exception("post.error")
-                _retry_or_give_up(
-                    self,
-                    detail,
-                    None,
-                    lambda: replies.fail_reply(deps.sessions, reply_id, "internal_error", detail),
-                )
+            _run(
+                self,
+                lambda: replies.post_reply(deps, reply_id),
+                "post.error",
+                lambda reason, detail: replies.fail_reply(deps.sessions, reply_id, reason, detail),
+            )
 
     @app.task(name=TASK_SWEEP, bind=True)
     def sweep(self: Task) -> None:

@@ -31,20 +31,32 @@ def _deps(url: str, db: sessionmaker[Session], bot_id: str) -> ReplyDeps:
     )
 
 
-def _seed(url: str, db: sessionmaker[Session], text: str = "an answer") -> tuple[int, str]:
+def _seed(
+    url: str,
+    db: sessionmaker[Session],
+    text: str = "an answer",
+    *,
+    author_id: str = "777",
+    priority: int | None = None,
+) -> tuple[int, str]:
+    """A mention on the sandbox and its approved reply in the database: (reply id, post id)."""
     r = httpx.post(
         f"{url}/sandbox/mentions",
-        json={"author_id": "777", "username": "asker", "text": "@mentionbot is this true?"},
+        json={"author_id": author_id, "username": f"u{author_id}", "text": "@mentionbot q?"},
         timeout=10,
     )
     r.raise_for_status()
     post_id = r.json()["id"]
     with db.begin() as s:
-        user = PlatformUser(platform_id="777", username="asker")
+        user = PlatformUser(platform_id=author_id, username=f"u{author_id}")
         s.add(user)
         s.flush()
         mention = Mention(
-            platform_post_id=post_id, author_id=user.id, text="q", status=MentionStatus.ANSWERED
+            platform_post_id=post_id,
+            author_id=user.id,
+            text="q",
+            status=MentionStatus.ANSWERED,
+            priority=priority,
         )
         s.add(mention)
         s.flush()
@@ -227,7 +239,7 @@ def test_posting_budget_holds_replies_and_releases_them_by_priority(
     # The budget is spent: three more wait, approved, instead of failing.
     waiting = []
     for priority, text in ((9, "free"), (0, "premium plus"), (3, "premium")):
-        reply_id, _ = _seed_for(sandbox.url, db, text, priority)
+        reply_id, _ = _seed(sandbox.url, db, text, author_id=str(900 + priority), priority=priority)
         assert post_reply(deps, reply_id) is None
         waiting.append(reply_id)
     with db() as s:
@@ -238,40 +250,3 @@ def test_posting_budget_holds_replies_and_releases_them_by_priority(
     # Two more posts allowed: the sweeper hands out the most urgent first.
     roomier = deps.settings.model_copy(update={"post_budget_15m": 3})
     assert sweep(db, roomier, bot_user["id"]).post == [waiting[1], waiting[2]]
-
-
-def _seed_for(url: str, db: sessionmaker[Session], text: str, priority: int) -> tuple[int, str]:
-    r = httpx.post(
-        f"{url}/sandbox/mentions",
-        json={
-            "author_id": str(900 + priority),
-            "username": f"p{priority}",
-            "text": f"@mentionbot {text}",
-        },
-        timeout=10,
-    )
-    r.raise_for_status()
-    post_id = r.json()["id"]
-    with db.begin() as s:
-        user = PlatformUser(platform_id=str(900 + priority), username=f"p{priority}")
-        s.add(user)
-        s.flush()
-        mention = Mention(
-            platform_post_id=post_id,
-            author_id=user.id,
-            text=text,
-            status=MentionStatus.ANSWERED,
-            priority=priority,
-        )
-        s.add(mention)
-        s.flush()
-        reply = Reply(
-            mention_id=mention.id,
-            text=text,
-            status=ReplyStatus.APPROVED,
-            model="m",
-            approved_at=utcnow(),
-        )
-        s.add(reply)
-        s.flush()
-        return reply.id, post_id
