@@ -15,7 +15,9 @@ def main() -> None:
     text = README.read_text()
     settings = subprocess.run(
         [sys.executable, "-m", "bot", "settings", "--markdown"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     ).stdout.strip()
     text = re.sub(r"\| variable \| default \| meaning \|\n(\|.*\|\n)+", settings + "\n", text)
     from models.profiles import markdown_table
