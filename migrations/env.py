@@ -5,12 +5,12 @@ from __future__ import annotations
 from alembic import context
 from sqlalchemy import pool
 
-from bot.db import make_engine
-from bot.schema import Base
+from bot.db.engine import make_engine
 from bot.settings import get_settings
+from bot.tables import metadata
 
 config = context.config
-target_metadata = Base.metadata
+target_metadata = metadata
 
 
 def _url() -> str:

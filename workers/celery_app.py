@@ -8,13 +8,8 @@ from celery import Celery
 from kombu import Queue
 
 from bot.settings import Settings
-
-GENERATE_QUEUE = "generate"
-POST_QUEUE = "post"
-
-TASK_GENERATE = "mentionbot.generate_reply"
-TASK_POST = "mentionbot.post_reply"
-TASK_SWEEP = "mentionbot.sweep"
+from workers import tasks
+from workers.names import GENERATE_QUEUE, POST_QUEUE, TASK_GENERATE, TASK_POST, TASK_SWEEP
 
 
 def create_app(settings: Settings) -> Celery:
@@ -63,7 +58,5 @@ def create_app(settings: Settings) -> Celery:
         task_soft_time_limit=int(settings.llm_timeout_s * 4) + 30,
     )
     app.conf.mentionbot_settings = settings
-    from workers import tasks
-
     tasks.register(app)
     return app

@@ -8,11 +8,11 @@ import structlog
 from celery import Celery
 from celery.signals import worker_process_init
 
-from bot.db import make_engine, make_session_factory
-from bot.platform import PlatformError
-from bot.replies import ReplyDeps
+from bot.db.engine import make_engine, make_session_factory
+from bot.platform.protocol import PlatformError
+from bot.platform.x import XPlatform
+from bot.replies.deps import ReplyDeps
 from bot.settings import Settings
-from bot.x_client import XPlatform
 from models.breaker import CircuitBreaker
 from models.llm_client import VLLMClient
 from models.prompt import load_persona

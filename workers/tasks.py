@@ -3,17 +3,20 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import structlog
 from celery import Celery, Task
 
-from bot import replies
-from bot.replies import TryLater
-from workers.celery_app import TASK_GENERATE, TASK_POST, TASK_SWEEP
+from bot.replies import generate, post
+from bot.replies.deps import TryLater
+from bot.replies.sweep import sweep as run_sweep
+from bot.vocab import Reason
 from workers.context import deps_for
+from workers.names import TASK_GENERATE, TASK_POST, TASK_SWEEP
+from workers.sender import CelerySender
 
 log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
@@ -42,9 +45,13 @@ def _run(
     try:
         return call()
     except TryLater as exc:
-        reason, detail, countdown = "retries_exhausted", exc.reason, exc.countdown
+        reason, detail, countdown = Reason.RETRIES_EXHAUSTED, exc.reason, exc.countdown
     except Exception as exc:
-        reason, detail, countdown = "internal_error", f"{type(exc).__name__}: {exc}"[:300], None
+        reason, detail, countdown = (
+            Reason.INTERNAL_ERROR,
+            f"{type(exc).__name__}: {exc}"[:300],
+            None,
+        )
         log.exception(event)
     if task.request.retries >= (task.max_retries or 0):
         give_up(reason, detail)
@@ -66,17 +73,15 @@ def register(app: Celery) -> None:
                 # The model server is down: park the task without spending one of its
                 # retries; the queue waits and the worker resumes once /health answers.
                 wait = max(1.0, deps.breaker.wait_s())
-                replies.touch_queued(deps.sessions, mention_id)
+                generate.park(deps, mention_id)
                 self.apply_async(args=[mention_id], countdown=wait, retries=self.request.retries)
                 log.info("generate.parked", wait_s=round(wait, 1))
                 return
             reply_id = _run(
                 self,
-                lambda: replies.generate_reply(deps, mention_id),
+                lambda: generate.generate_reply(deps, mention_id),
                 "generate.error",
-                lambda reason, detail: replies.fail_mention(
-                    deps.sessions, mention_id, reason, detail
-                ),
+                lambda reason, detail: generate.fail(deps, mention_id, reason, detail),
             )
             if reply_id is not None:
                 # The reply row is committed by now, so the post worker can read it.
@@ -90,37 +95,14 @@ def register(app: Celery) -> None:
             deps = deps_for(self.app)
             _run(
                 self,
-                lambda: replies.post_reply(deps, reply_id),
+                lambda: post.post_reply(deps, reply_id),
                 "post.error",
-                lambda reason, detail: replies.fail_reply(deps.sessions, reply_id, reason, detail),
+                lambda reason, detail: post.fail(deps, reply_id, reason, detail),
             )
 
     @app.task(name=TASK_SWEEP, bind=True)
     def sweep(self: Task) -> None:
         with bound(self):
             deps = deps_for(self.app)
-            result = replies.sweep(deps.sessions, deps.settings, deps.bot_user_id)
-            for mention_id in result.generate:
-                self.app.send_task(TASK_GENERATE, args=[mention_id])
-            for reply_id in result.post:
-                self.app.send_task(TASK_POST, args=[reply_id])
-
-
-class CelerySender:
-    """The listener's TaskSender, backed by Celery."""
-
-    def __init__(self, app: Celery) -> None:
-        self.app = app
-
-    def send_generate(
-        self, mention_ids: Sequence[int], priorities: Mapping[int, int] | None = None
-    ) -> None:
-        """Queue one generate task per mention, at its tier's priority (0 first)."""
-        for mention_id in mention_ids:
-            priority = (priorities or {}).get(mention_id)
-            self.app.send_task(TASK_GENERATE, args=[mention_id], priority=priority)
-
-    def send_post(self, reply_ids: Sequence[int]) -> None:
-        """Queue one post task per reply."""
-        for reply_id in reply_ids:
-            self.app.send_task(TASK_POST, args=[reply_id])
+            swept = run_sweep(deps.sessions, deps.settings, deps.bot_user_id)
+            CelerySender(self.app).resend(swept)

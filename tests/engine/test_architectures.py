@@ -1,6 +1,6 @@
 """Each MoE architecture our model profiles name, run through the real CPU vLLM engine.
 
-One tiny checkpoint per architecture (models/tiny_archs.py) and one server at a time. An
+One tiny checkpoint per architecture (models/checkpoints/tiny_archs.py) and one server at a time. An
 architecture the engine cannot run is not skipped: the test asserts the engine's own error,
 so a vLLM that starts supporting it fails here and asks for CPU_ENGINE_RESULTS (and the
 profile table built on it) to be updated.
@@ -18,19 +18,16 @@ from typing import Any
 import httpx
 import pytest
 
-from models.server import ServeConfig, ServerStartError, VLLMServer, free_port
-from models.tiny_archs import (
+from models.checkpoints.build import weights_sha256
+from models.checkpoints.tiny_archs import (
     ARCHITECTURES,
-    CPU_ENGINE_RESULTS,
-    GPT_OSS,
-    UNSUPPORTED_PREFIX,
-    WORKS,
     build_tiny_arch,
     expected_error,
     is_built,
     serve_args,
 )
-from models.tiny_moe import weights_sha256
+from models.profile import CPU_ENGINE_RESULTS, GPT_OSS, UNSUPPORTED_PREFIX, WORKS
+from models.serving.server import ServeConfig, ServerStartError, VLLMServer, free_port
 
 pytestmark = pytest.mark.engine
 
@@ -59,7 +56,7 @@ def _model_dir(arch: str) -> Path:
     if is_built(arch, out):
         return out
     proc = subprocess.run(
-        [sys.executable, "-m", "models.tiny_archs", arch, str(out)],
+        [sys.executable, "-m", "models.checkpoints.tiny_archs", arch, str(out)],
         cwd=REPO_ROOT,
         capture_output=True,
         text=True,
@@ -126,7 +123,9 @@ def test_weights_are_seeded(tmp_path: Path) -> None:
     arch = "Qwen3MoeForCausalLM"
     again = tmp_path / arch
     subprocess.run(
-        [sys.executable, "-m", "models.tiny_archs", arch, str(again)], cwd=REPO_ROOT, check=True
+        [sys.executable, "-m", "models.checkpoints.tiny_archs", arch, str(again)],
+        cwd=REPO_ROOT,
+        check=True,
     )
     assert weights_sha256(again) == weights_sha256(_model_dir(arch))
     assert not is_built(arch, again, seed=1)
@@ -160,14 +159,14 @@ def test_architecture_on_cpu_engine(arch: str) -> None:
             log_text = log_path.read_text(encoding="utf-8", errors="replace")
             assert exited and expected in log_text, (
                 f"{arch} failed differently than CPU_ENGINE_RESULTS says "
-                f"(expected {expected!r}); update models/tiny_archs.py\n{exc}"
+                f"(expected {expected!r}); update CPU_ENGINE_RESULTS in models/profile.py\n{exc}"
             )
             print(f"\n{arch}: unsupported after {time.monotonic() - started:.1f} s: {expected}")
             return
         ready_s = time.monotonic() - started
         assert expected is None, (
             f"{arch} now starts on the CPU engine; CPU_ENGINE_RESULTS says {expected!r}. "
-            "Set it to 'works' in models/tiny_archs.py and update the profile table."
+            "Set it to 'works' in models/profile.py and update the profile table."
         )
         usage = _complete(server, arch)
         assert usage["completion_tokens"] > 0, usage

@@ -11,14 +11,9 @@ from pathlib import Path
 import httpx
 import pytest
 
-from models.server import ServeConfig, build_command, build_env
-from models.tiny_moe import (
-    BOS,
-    SPECIAL_TOKENS,
-    build_tiny_moe,
-    is_built,
-    weights_sha256,
-)
+from models.checkpoints.build import weights_sha256
+from models.checkpoints.tiny_moe import BOS, SPECIAL_TOKENS, build_tiny_moe, is_built
+from models.serving.server import ServeConfig, build_command, build_env
 from tests.fixtures.engine import EngineServer
 
 pytestmark = pytest.mark.engine

@@ -16,15 +16,18 @@ import pytest
 from celery.contrib.testing.worker import start_worker
 from sqlalchemy import select
 
-from bot.listener import Listener
-from bot.schema import Mention, MentionStatus, Reply, ReplyStatus
-from bot.x_client import XPlatform
+from bot.mentions.listener import Listener
+from bot.mentions.schema import Mention
+from bot.platform.x import XPlatform
+from bot.replies.schema import Reply
+from bot.vocab import MentionStatus, ReplyStatus
+from tests.fixtures.factories.platform import numbered_mentions
 from tests.fixtures.proxy import FaultProxy
 from tests.fixtures.services import RedisKeys, wait_for
-from tests.integration.test_pipeline import inject
-from workers.celery_app import GENERATE_QUEUE, POST_QUEUE, create_app
+from workers.celery_app import create_app
 from workers.context import deps_for
-from workers.tasks import CelerySender
+from workers.names import GENERATE_QUEUE, POST_QUEUE
+from workers.sender import CelerySender
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
@@ -51,7 +54,7 @@ def test_breaker_parks_work_while_the_model_is_down(
         )
         app = create_app(settings)
         proxy.down()
-        inject(sandbox.url, 3)
+        numbered_mentions(sandbox.url, 3)
         platform = XPlatform.from_settings(settings)
         Listener(platform, committed_db, CelerySender(app), settings.bot_user_id).poll_once()
         with start_worker(

@@ -10,45 +10,38 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
-import httpx
 import pytest
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.listener import Listener
-from bot.replies import sweep
-from bot.schema import Mention, MentionStatus, Reply, ReplyStatus, utcnow
+from bot.db.base import utcnow
+from bot.mentions.listener import Listener
+from bot.mentions.schema import Mention
+from bot.platform.x import XPlatform
+from bot.replies.schema import Reply
+from bot.replies.sweep import sweep
 from bot.settings import Settings
-from bot.x_client import XPlatform
+from bot.vocab import MentionStatus, ReplyStatus
+from tests.fixtures.factories.platform import bot_replies, numbered_mentions
 from tests.fixtures.services import REDIS_URL, RedisKeys, spawn, stop, wait_for
-from workers.celery_app import TASK_GENERATE, TASK_POST, create_app
-from workers.tasks import CelerySender
+from workers.celery_app import create_app
+from workers.names import TASK_GENERATE, TASK_POST
+from workers.sender import CelerySender
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
 
 def inject(url: str, n: int, start: int = 0) -> list[str]:
-    ids = []
-    with httpx.Client(base_url=url, timeout=10) as http:
-        for i in range(start, start + n):
-            r = http.post(
-                "/sandbox/mentions",
-                json={
-                    "author_id": str(3000 + i % 7),
-                    "username": f"user{i % 7}",
-                    "subscription_type": "Premium",
-                    "text": f"@mentionbot question number {i}?",
-                },
-            )
-            r.raise_for_status()
-            ids.append(r.json()["id"])
-    return ids
-
-
-def bot_replies(url: str, bot_id: str) -> list[dict[str, Any]]:
-    r = httpx.get(f"{url}/sandbox/posts", params={"author_id": bot_id}, timeout=10)
-    r.raise_for_status()
-    return [p for p in r.json() if p.get("in_reply_to") and not p.get("deleted")]
+    """n premium mentions from seven accounts, numbered from `start`."""
+    return numbered_mentions(
+        url,
+        n,
+        start,
+        authors=7,
+        first_author=3000,
+        handle="user",
+        text="@mentionbot question number {i}?",
+    )
 
 
 def posted_count(db: sessionmaker[Session]) -> int:

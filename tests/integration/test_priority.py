@@ -12,12 +12,15 @@ import httpx
 import pytest
 from sqlalchemy import select, update
 
-from bot.listener import Listener
-from bot.schema import Mention, Reply, ReplyStatus, TierPolicy
-from bot.x_client import XPlatform
+from bot.mentions.listener import Listener
+from bot.mentions.schema import Mention
+from bot.platform.x import XPlatform
+from bot.replies.schema import Reply
+from bot.subscribers.schema import TierPolicy
+from bot.vocab import ReplyStatus
 from tests.fixtures.services import wait_for
 from workers.celery_app import create_app
-from workers.tasks import CelerySender
+from workers.sender import CelerySender
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 

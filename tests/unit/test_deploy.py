@@ -16,7 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from models.profiles import DEFAULT_GPU_PROFILE, PROFILES, VLLM_IMAGE, get_profile, serve_command
+from models.profile import VLLM_IMAGE, serve_command
+from models.profiles import DEFAULT_GPU_PROFILE, PROFILES, get_profile
 
 REPO = Path(__file__).resolve().parents[2]
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}
@@ -127,7 +128,7 @@ def test_vllm_dockerfile_is_the_official_image_plus_models() -> None:
     assert VLLM_IMAGE == "vllm/vllm-openai:v0.32.0"
     assert docker["FROM"] == ["${VLLM_IMAGE}"]
     assert docker["COPY"] == ["models ./models"]
-    assert json.loads(docker["ENTRYPOINT"][0]) == ["python3", "-m", "models.serve_profile"]
+    assert json.loads(docker["ENTRYPOINT"][0]) == ["python3", "-m", "models.serving.serve_profile"]
     assert "CMD" not in docker
     build_arg = _compose()["services"]["vllm"]["build"]["args"]["VLLM_IMAGE"]
     assert _with_defaults(build_arg) == VLLM_IMAGE
@@ -175,7 +176,7 @@ def test_serve_profile_print_is_exactly_serve_command(name: str) -> None:
     model = ["--model", "/models/local"] if profile.built_locally else []
     clean = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONBOT_")}
     proc = subprocess.run(
-        [sys.executable, "-m", "models.serve_profile", "--print", name, *model],
+        [sys.executable, "-m", "models.serving.serve_profile", "--print", name, *model],
         env=clean,
         cwd=REPO,
         capture_output=True,
@@ -191,7 +192,7 @@ def test_serve_profile_print_is_exactly_serve_command(name: str) -> None:
 
 def test_serve_profile_refuses_unknown_profiles() -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "models.serve_profile", "--print", "no-such-model"],
+        [sys.executable, "-m", "models.serving.serve_profile", "--print", "no-such-model"],
         cwd=REPO,
         capture_output=True,
         text=True,

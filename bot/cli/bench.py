@@ -1,0 +1,166 @@
+"""`mentionbot bench ...`: run a benchmark with a progress line, then print its figures."""
+
+from __future__ import annotations
+
+import json
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from bot.cli.common import load_settings
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.bench.gating import BenchResult
+    from bot.bench.llm import Run
+    from models.llm_client import VLLMClient
+
+app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
+
+
+@app.command("llm")
+def bench_llm(
+    concurrency: Annotated[str, typer.Option(help="Comma-separated levels.")] = "1,16,64",
+    max_tokens: Annotated[int, typer.Option(help="Tokens each request generates.")] = 64,
+    requests: Annotated[
+        int | None, typer.Option(help="Requests per level (default 4 x concurrency, min 16).")
+    ] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The model server alone, on the pipeline's prompts (starts the tiny engine if needed)."""
+    from rich.console import Console
+
+    from bot.bench.llm import bench_messages, run_level
+    from bot.cli.local_engine import local_engine
+    from models.llm_client import VLLMClient
+
+    settings = load_settings()
+    levels = [int(c) for c in concurrency.split(",") if c.strip()]
+    console = Console(stderr=True)
+    with local_engine(settings, console, "bench") as url:
+        api_key = settings.llm_api_key.get_secret_value() if settings.llm_api_key else None
+        with VLLMClient(
+            url,
+            settings.llm_model,
+            api_key=api_key,
+            timeout_s=settings.llm_timeout_s,
+            max_retries=0,
+        ) as client:
+            messages = bench_messages(str(settings.persona_path) if settings.persona_path else None)
+            run_level(client, 1, 2, 8, messages)  # warm-up, not counted
+            runs = _llm_levels(client, levels, requests, max_tokens, messages, console)
+    console.print("  ".join(f"c={r.concurrency}: {r.output_tokens_per_s:.0f} tok/s" for r in runs))
+    if as_json:
+        document = {"model": settings.llm_model, "max_tokens": max_tokens}
+        typer.echo(json.dumps({**document, "runs": [r.as_dict() for r in runs]}))
+
+
+def _llm_levels(
+    client: VLLMClient,
+    levels: list[int],
+    requests: int | None,
+    max_tokens: int,
+    messages: list[list[dict[str, str]]],
+    console: Console,
+) -> list[Run]:
+    """Each concurrency level in turn, with a progress bar per level."""
+    from functools import partial
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    from bot.bench.llm import run_level
+
+    runs = []
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), console=console
+    ) as progress:
+        for level in levels:
+            n = requests or max(16, 4 * level)
+            task = progress.add_task(f"concurrency {level}", total=n)
+            run = run_level(
+                client, level, n, max_tokens, messages, on_done=partial(progress.advance, task)
+            )
+            runs.append(run)
+            progress.update(
+                task,
+                description=(
+                    f"concurrency {level}: {run.output_tokens_per_s:,.0f} tok/s, "
+                    f"p50 {run.p50_s:.2f}s"
+                ),
+            )
+    return runs
+
+
+@app.command("gating")
+def bench_gating(
+    workers: Annotated[int, typer.Option(help="Worker threads, one connection each.")] = 16,
+    seconds: Annotated[float, typer.Option(help="How long to run.")] = 10.0,
+    history: Annotated[
+        int, typer.Option(help="Old mentions in the tables first (production-like size).")
+    ] = 100_000,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """decide() under load, in a scratch database beside MENTIONBOT_DATABASE_URL (Postgres)."""
+    from rich.console import Console
+
+    from bot.bench.scratch import BenchError
+
+    settings = load_settings()
+    console = Console(stderr=True)
+    try:
+        result = _gating_with_progress(
+            settings.database_url, workers, seconds, console, history=history
+        )
+    except BenchError as exc:
+        console.print(f"[red]bench gating: {exc}[/red]")
+        raise typer.Exit(2) from None
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    if result.over_quota or result.counter_mismatch:
+        console.print("[red]bench gating: the quota counters do not hold[/red]")
+        raise typer.Exit(1)
+    if result.errors:
+        console.print(f"[red]bench gating: {result.errors} transactions failed[/red]")
+        raise typer.Exit(1)
+
+
+def _gating_with_progress(
+    database_url: str, workers: int, seconds: float, console: Console, *, history: int
+) -> BenchResult:
+    """The gating bench with a progress line and a summary on `console` (stderr)."""
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from bot.bench import gating
+    from bot.bench.scratch import is_sqlite
+
+    if is_sqlite(database_url):
+        console.print(f"[yellow]{gating.SQLITE_NOTE}[/yellow]")
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn(), console=console
+    ) as progress:
+        task = progress.add_task("gating: starting", total=seconds)
+
+        def status(message: str) -> None:
+            progress.update(task, description=f"gating: {message}")
+
+        def tick(elapsed: float, decisions: int) -> None:
+            rate = decisions / elapsed if elapsed else 0.0
+            status(f"{decisions:,} decisions, {rate:,.0f}/s")
+            progress.update(task, completed=elapsed)
+
+        result = gating.run(
+            database_url, workers, seconds, history=history, on_progress=tick, on_status=status
+        )
+        status(f"{result.decisions:,} decisions, {result.decisions_per_s:,.0f}/s")
+        progress.update(task, completed=seconds)
+    target, p99 = gating.TARGET_DECISIONS_PER_S, gating.TARGET_P99_MS
+    meets = result.decisions_per_s >= target and result.p99_ms <= p99
+    console.print(
+        f"{result.decisions_per_s:,.0f} decisions/s, p50 {result.p50_ms:.1f} ms, "
+        f"p99 {result.p99_ms:.1f} ms, over_quota {result.over_quota}, errors {result.errors} "
+        f"({'meets' if meets else 'misses'} the target of {target:,}/s with "
+        f"p99 <= {p99:.0f} ms; {workers} workers, {history:,} old mentions)"
+    )
+    console.print("reasons: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.reasons.items())))
+    return result

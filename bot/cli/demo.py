@@ -1,0 +1,301 @@
+"""`mentionbot demo`: the whole pipeline on one machine, on embedded defaults.
+
+Real components throughout: the CPU vLLM engine serving the tiny MoE, the X API sandbox over
+HTTP through tweepy, the listener, Celery workers. Only the storage defaults change: a SQLite
+file and Celery's in-memory transport with the workers inside this process, unless
+MENTIONBOT_DATABASE_URL / MENTIONBOT_BROKER_URL are set.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import statistics
+import sys
+import threading
+import time
+from collections import Counter
+from contextlib import ExitStack
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from bot.cli.common import load_settings
+from bot.settings import Settings
+from bot.vocab import MentionStatus, ReplyStatus
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from bot.db.engine import SessionFactory
+    from bot.mentions.schema import Mention
+    from bot.platform.protocol import Author
+    from bot.replies.schema import Reply
+
+FINAL_REPLY = (ReplyStatus.POSTED, ReplyStatus.POST_FAILED, ReplyStatus.REJECTED)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """A mention the demo injected, with its reply if it has one."""
+
+    mention: Mention
+    reply: Reply | None
+
+    @property
+    def final(self) -> bool:
+        """Nothing more will happen to it."""
+        m = self.mention
+        if m.status in (MentionStatus.IGNORED, MentionStatus.FAILED):
+            return True
+        return m.status == MentionStatus.ANSWERED and (
+            self.reply is not None and self.reply.status in FINAL_REPLY
+        )
+
+
+def demo(
+    mentions: Annotated[int, typer.Option(help="Sample mentions to inject.")] = 12,
+    exit_when_done: Annotated[bool, typer.Option(help="Exit once all are final.")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="End with a JSON summary line.")] = False,
+    timeout_s: Annotated[float, typer.Option(help="Give up after this long.")] = 600.0,
+    showcase: Annotated[
+        bool, typer.Option(help="Also show every tier's outcome (upsell, quota, spam, ...).")
+    ] = True,
+) -> None:
+    """Run the whole pipeline on this machine: engine, sandbox, listener, workers."""
+    summary = run_demo(
+        load_settings(),
+        mentions=mentions,
+        exit_when_done=exit_when_done,
+        as_json=as_json,
+        timeout_s=timeout_s,
+        showcase=showcase,
+    )
+    if summary.get("failed") or summary.get("duplicates_on_platform"):
+        raise typer.Exit(1)
+
+
+def _demo_settings(settings: Settings, sandbox_url: str, llm_url: str) -> Settings:
+    """The demo's services, fast polling, and SQLite and the in-memory broker unless the
+    operator configured real ones."""
+    run_dir = settings.var_dir / "demo"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    overrides: dict[str, Any] = {
+        "x_api_url": sandbox_url,
+        "llm_url": llm_url,
+        "bot_user_id": None,
+        "poll_interval_s": 0.5,
+        "since_overlap_s": 5.0,
+    }
+    if "MENTIONBOT_DATABASE_URL" not in os.environ:
+        overrides["database_url"] = f"sqlite:///{run_dir / f'demo-{int(time.time())}.db'}"
+    if "MENTIONBOT_BROKER_URL" not in os.environ:
+        overrides["broker_url"] = "memory://"
+    return settings.model_copy(update=overrides)
+
+
+def _quiet_logs() -> None:
+    if "MENTIONBOT_LOG_LEVEL" not in os.environ:
+        # The progress bar and the table tell the story; per-mention log lines would bury it.
+        logging.getLogger().setLevel(logging.WARNING)
+
+
+def run_demo(
+    settings: Settings,
+    *,
+    mentions: int = 12,
+    exit_when_done: bool = True,
+    as_json: bool = False,
+    timeout_s: float = 600.0,
+    showcase: bool = True,
+) -> dict[str, Any]:
+    """Run the demo and return its summary (also printed)."""
+    from rich.console import Console
+
+    from bot.cli.demo_samples import (
+        block_showcase_user,
+        duplicates_on_platform,
+        inject,
+        inject_showcase,
+    )
+    from bot.cli.local_engine import local_engine
+    from bot.db import migrate
+    from bot.db.engine import make_engine, make_session_factory
+    from bot.platform.sandbox.server import SandboxServer
+
+    console = Console(stderr=True)
+    started = time.perf_counter()
+    _quiet_logs()
+    with ExitStack() as stack:
+        sandbox = stack.enter_context(SandboxServer())
+        llm_url = stack.enter_context(local_engine(settings, console, "demo"))
+        settings = _demo_settings(settings, sandbox.url, llm_url)
+        migrate.upgrade(settings.database_url)
+        sessions = make_session_factory(make_engine(settings.database_url))
+        if showcase:
+            block_showcase_user(sessions)
+        me = _start_pipeline(stack, settings, sessions)
+        post_ids = inject(sandbox.url, me.username, mentions)
+        showcase_ids = inject_showcase(sandbox.url, me.username) if showcase else []
+        every = _wait(sessions, post_ids + showcase_ids, console, timeout_s, exit_when_done)
+        total_posts, dups = duplicates_on_platform(sandbox.url, me.platform_id)
+
+    main_ids = set(post_ids)
+    rows = [o for o in every if o.mention.platform_post_id in main_ids]
+    summary = {
+        **_summarise(rows, len(post_ids), dups, time.perf_counter() - started),
+        # Every tier's and rule's outcome, over everything the demo injected.
+        "outcomes": dict(Counter(f"{o.mention.tier or '-'}:{o.mention.reason}" for o in every)),
+        "llm_url": llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine",
+        "replies_on_platform": total_posts,
+    }
+    _print(every, summary, console)
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+    return summary
+
+
+def _start_pipeline(stack: ExitStack, settings: Settings, sessions: SessionFactory) -> Author:
+    """Celery workers in this process and the listener in a thread; returns the bot account."""
+    from celery.contrib.testing.worker import start_worker
+
+    from bot.mentions.gating import GatingRules
+    from bot.mentions.listener import Listener
+    from bot.platform.x import XPlatform
+    from workers.celery_app import create_app
+    from workers.names import GENERATE_QUEUE, POST_QUEUE
+    from workers.sender import CelerySender
+
+    platform = XPlatform.from_settings(settings)
+    me = platform.me()
+    settings = settings.model_copy(update={"bot_user_id": me.platform_id})
+    celery = create_app(settings)
+    stack.enter_context(
+        start_worker(
+            celery,
+            pool="threads",
+            concurrency=16,
+            perform_ping_check=False,
+            queues=[GENERATE_QUEUE, POST_QUEUE],
+            shutdown_timeout=30,
+        )
+    )
+    listener = Listener(
+        platform,
+        sessions,
+        CelerySender(celery),
+        me.platform_id,
+        page_size=100,
+        poll_interval_s=settings.poll_interval_s,
+        overlap_s=settings.since_overlap_s,
+        rules=GatingRules.from_settings(settings),
+    )
+    stop = threading.Event()
+    thread = threading.Thread(target=listener.run, args=(stop,), name="listener", daemon=True)
+    thread.start()
+    stack.callback(thread.join, 10)
+    stack.callback(stop.set)
+    return me
+
+
+def _load(sessions: SessionFactory, post_ids: list[str]) -> list[Outcome]:
+    from sqlalchemy import select
+
+    from bot.db.engine import transaction
+    from bot.mentions.schema import Mention
+    from bot.replies.schema import Reply
+
+    with transaction(sessions) as s:
+        rows = s.execute(
+            select(Mention, Reply)
+            .outerjoin(Reply, Reply.mention_id == Mention.id)
+            .where(Mention.platform_post_id.in_(post_ids))
+            .order_by(Mention.id)
+        ).tuples()
+        return [Outcome(m, r) for m, r in rows]
+
+
+def _wait(
+    sessions: SessionFactory,
+    post_ids: list[str],
+    console: Console,
+    timeout_s: float,
+    exit_when_done: bool,
+) -> list[Outcome]:
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    deadline = time.monotonic() + timeout_s
+    with Progress(
+        SpinnerColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        task = progress.add_task("answering mentions", total=len(post_ids))
+        while True:
+            rows = _load(sessions, post_ids)
+            done = sum(1 for o in rows if o.final)
+            counts = Counter(o.mention.status.value for o in rows)
+            progress.update(
+                task,
+                completed=done,
+                description=(
+                    "answering mentions " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
+                ),
+            )
+            if done == len(post_ids) and exit_when_done:
+                return rows
+            if time.monotonic() > deadline:
+                console.print(f"[red]timed out after {timeout_s:.0f}s[/red]")
+                return rows
+            time.sleep(0.25)
+
+
+def _summarise(rows: list[Outcome], injected: int, dups: int, wall_s: float) -> dict[str, Any]:
+    latencies = [
+        (o.reply.posted_at - o.mention.posted_at).total_seconds()
+        for o in rows
+        if o.reply is not None and o.reply.posted_at is not None and o.mention.posted_at
+    ]
+    statuses = Counter(o.mention.status for o in rows)
+    replies = Counter(o.reply.status for o in rows if o.reply is not None)
+    return {
+        "mentions": injected,
+        "seen": len(rows),
+        "answered": statuses[MentionStatus.ANSWERED],
+        "posted": replies[ReplyStatus.POSTED],
+        "ignored": statuses[MentionStatus.IGNORED],
+        "failed": statuses[MentionStatus.FAILED] + replies[ReplyStatus.POST_FAILED],
+        "duplicates_on_platform": dups,
+        "p50_mention_to_reply_s": round(statistics.median(latencies), 3) if latencies else None,
+        "max_mention_to_reply_s": round(max(latencies), 3) if latencies else None,
+        "wall_s": round(wall_s, 1),
+    }
+
+
+def _print(rows: list[Outcome], summary: dict[str, Any], console: Console) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    out = Console(file=sys.stdout, width=max(120, console.width))
+    table = Table(title="mentions and replies", show_lines=True)
+    table.add_column("from")
+    table.add_column("tier")
+    table.add_column("mention", max_width=44)
+    table.add_column("outcome")
+    table.add_column("reply (tiny random MoE: noise by design)", max_width=56)
+    for o in rows:
+        m, reply = o.mention, o.reply
+        outcome = m.reason or m.status.value
+        if reply:
+            outcome = f"{m.reason}: {reply.status.value}"
+        table.add_row(
+            f"@{m.author.username}", m.tier or "-", m.text, outcome, reply.text if reply else ""
+        )
+    out.print(table)
+    out.print(" ".join(f"{k}={v}" for k, v in summary.items()))

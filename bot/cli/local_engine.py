@@ -1,0 +1,40 @@
+"""The model server for local runs: MENTIONBOT_LLM_URL if set, else the CPU engine here."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console
+
+from bot.settings import Settings
+
+
+@contextmanager
+def local_engine(settings: Settings, console: Console, purpose: str) -> Iterator[str]:
+    """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here."""
+    if "MENTIONBOT_LLM_URL" in os.environ:
+        yield settings.llm_url
+        return
+    from models.checkpoints.tiny_moe import build_tiny_moe
+    from models.serving.server import ServeConfig, VLLMServer, free_port
+
+    with console.status("building the tiny MoE checkpoint (first run only)"):
+        model_dir = build_tiny_moe(settings.model_dir)
+    # The flags come from the tiny-moe profile (models/profiles.py), ServeConfig's default.
+    cfg = ServeConfig(model=str(model_dir), served_model_name=settings.llm_model, port=free_port())
+    server = VLLMServer(cfg)
+    log_path = settings.var_dir / "log" / f"vllm-{purpose}.log"
+    log_path.parent.mkdir(parents=True, exist_ok=True)
+    with console.status(f"starting the CPU vLLM engine (about 20-60 s; log: {log_path})"):
+        server.start(log_path)
+        try:
+            server.wait_ready(timeout_s=600)
+        except BaseException:
+            server.stop()
+            raise
+    try:
+        yield server.base_url
+    finally:
+        server.stop()

@@ -1,0 +1,157 @@
+"""Which mentions the bot answers, and why: every mention passes through decide()."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.mentions.schema import Mention, PlatformUser
+from bot.platform.protocol import Author, Post
+from bot.settings import Settings
+from bot.subscribers import quotas
+from bot.subscribers.tiers import Policy, effective_tier, policy_for
+from bot.vocab import BLOCKED, MentionStatus, Reason
+
+# Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
+MAX_MENTION_CHARS = 25_000
+_HANDLE = re.compile(r"(?<![\w@])@\w{1,15}")
+_QUOTA_REASONS = {"hour": Reason.QUOTA_HOUR, "day": Reason.QUOTA_DAY}
+
+
+@dataclass(frozen=True)
+class GatingRules:
+    """The abuse limits an operator sets (from Settings)."""
+
+    thread_cap: int = 3
+    loop_max_per_minute: int = 5
+    loop_cooldown_s: float = 600.0
+    spam_max_mentions: int = 5
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> GatingRules:
+        """The operator's limits."""
+        return cls(
+            thread_cap=settings.thread_cap,
+            loop_max_per_minute=settings.loop_max_per_minute,
+            loop_cooldown_s=settings.loop_cooldown_s,
+            spam_max_mentions=settings.spam_max_mentions,
+        )
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Accept or ignore, with a reason code stored on the mention."""
+
+    accepted: bool
+    reason: Reason
+    tier: str | None = None
+    priority: int | None = None
+    upsell_text: str | None = None
+    quota_taken: bool = False
+
+
+def decide(
+    session: Session,
+    post: Post,
+    author: Author | None,
+    user: PlatformUser | None,
+    bot_user_id: str,
+    rules: GatingRules,
+    tier_policies: dict[str, Policy],
+    now: datetime,
+) -> Decision:
+    """Decide one mention inside the listener's transaction (cheapest checks first)."""
+    if post.author_id == bot_user_id:
+        return Decision(False, Reason.OWN_POST)
+    if author is None or user is None:
+        return Decision(False, Reason.UNKNOWN_AUTHOR)
+    if not post.text.strip():
+        return Decision(False, Reason.EMPTY)
+    if len(post.text) > MAX_MENTION_CHARS:
+        return Decision(False, Reason.TOO_LONG)
+    tier = effective_tier(session, user, now)
+    if tier == BLOCKED:
+        return Decision(False, Reason.BLOCKED, tier=tier)
+    if len(_HANDLE.findall(post.text)) > rules.spam_max_mentions:
+        return Decision(False, Reason.SPAM, tier=tier)
+    if _looping(session, post, user, rules, now):
+        return Decision(False, Reason.LOOP, tier=tier)
+    policy = policy_for(tier_policies, tier)
+    if not policy.answered:
+        if policy.upsell_text and _claim_upsell(session, user.id, policy, now):
+            return Decision(False, Reason.UPSELL, tier=tier, upsell_text=policy.upsell_text)
+        return Decision(False, Reason.NOT_SUBSCRIBED, tier=tier)
+    if post.conversation_id and _answered_in(session, post.conversation_id) >= rules.thread_cap:
+        return Decision(False, Reason.THREAD_CAP, tier=tier)
+    spent = quotas.take_reply_quota(
+        session, user.id, policy.replies_per_hour, policy.replies_per_day, now
+    )
+    if spent is not None:
+        return Decision(False, _QUOTA_REASONS[spent], tier=tier)
+    return Decision(True, Reason.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
+
+
+def _looping(
+    session: Session, post: Post, user: PlatformUser, rules: GatingRules, now: datetime
+) -> bool:
+    """An account (often another bot) mentioning us too fast in one conversation cools down."""
+    if user.cooldown_until is not None and user.cooldown_until > now:
+        return True
+    if not post.conversation_id:
+        return False
+    recent = (
+        session.scalar(
+            select(func.count())
+            .select_from(Mention)
+            .where(
+                Mention.author_id == user.id,
+                Mention.conversation_id == post.conversation_id,
+                # When we read them (known limitation: a backlog read at once after
+                # listener downtime can look like a burst; post times would be more exact).
+                Mention.received_at > now - timedelta(seconds=60),
+            )
+        )
+        or 0
+    )
+    if recent >= rules.loop_max_per_minute:
+        user.cooldown_until = now + timedelta(seconds=rules.loop_cooldown_s)
+        session.flush()
+        return True
+    return False
+
+
+def _answered_in(session: Session, conversation_id: str) -> int:
+    """Mentions the bot took on in this conversation (the per-thread reply cap)."""
+    return int(
+        session.scalar(
+            select(func.count())
+            .select_from(Mention)
+            .where(
+                Mention.conversation_id == conversation_id,
+                Mention.status.in_(
+                    [MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED]
+                ),
+                Mention.reason.in_([Reason.ACCEPTED, Reason.ANSWERED]),
+            )
+        )
+        or 0
+    )
+
+
+def _claim_upsell(session: Session, user_id: int, policy: Policy, now: datetime) -> bool:
+    """At most one upsell per user per period: a guarded update, safe under concurrency."""
+    since = now - timedelta(days=policy.upsell_every_days)
+    claimed = session.execute(
+        update(PlatformUser)
+        .where(
+            PlatformUser.id == user_id,
+            or_(PlatformUser.last_upsell_at.is_(None), PlatformUser.last_upsell_at < since),
+        )
+        .values(last_upsell_at=now)
+        .returning(PlatformUser.id)
+    ).first()
+    return claimed is not None

@@ -1,0 +1,197 @@
+"""The polling listener: mentions in, decisions and cursor committed together, then tasks out."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+import structlog
+from sqlalchemy import select
+
+from bot.db.base import utcnow
+from bot.db.engine import SessionFactory, transaction
+from bot.mentions.gating import GatingRules
+from bot.mentions.ingest import PollResult, advance_cursor, ingest
+from bot.mentions.schema import ListenerCursor, Mention
+from bot.platform.protocol import Author, Platform, Post, RateLimited, TransientPlatformError
+from bot.platform.snowflake import snowflake_at, snowflake_time
+from bot.sender import TaskSender
+from bot.subscribers import quotas
+from bot.vocab import MentionStatus
+
+log = structlog.get_logger(__name__)
+
+READ_WINDOW_S = 900  # X's mentions limit is counted per 15 minutes
+
+
+@dataclass
+class _Read:
+    """What one paging run fetched, and whether it reached the end."""
+
+    posts: list[Post] = field(default_factory=list)
+    authors: dict[str, Author] = field(default_factory=dict)
+    complete: bool = True
+    wait_s: float = 0.0
+
+
+class Listener:
+    """Polls the mentions timeline of one bot account."""
+
+    def __init__(
+        self,
+        platform: Platform,
+        sessions: SessionFactory,
+        sender: TaskSender,
+        bot_user_id: str,
+        *,
+        page_size: int = 100,
+        max_pages: int = 8,
+        overlap_s: float = 60.0,
+        poll_interval_s: float = 15.0,
+        clock: Callable[[], float] = time.time,
+        rules: GatingRules | None = None,
+        read_budget_15m: int = 0,
+    ) -> None:
+        self.platform = platform
+        self.sessions = sessions
+        self.sender = sender
+        self.bot_user_id = bot_user_id
+        self.page_size = page_size
+        self.max_pages = max_pages
+        self.overlap_s = overlap_s
+        self.poll_interval_s = poll_interval_s
+        self.clock = clock
+        self.rules = rules or GatingRules()
+        self.read_budget_15m = read_budget_15m
+
+    def since_id(self) -> str | None:
+        with transaction(self.sessions) as s:
+            newest = s.scalar(
+                select(ListenerCursor.newest_id).where(
+                    ListenerCursor.bot_user_id == self.bot_user_id
+                )
+            )
+        if newest is None:
+            return None
+        # Start a little behind the newest id: X can surface a post late, and a strict
+        # since_id would skip it for good. The unique key makes the overlap free.
+        return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s))
+
+    def _take_read_budget(self) -> bool:
+        """One mentions request from the bot account's read budget (0 means unlimited)."""
+        if self.read_budget_15m <= 0:
+            return True
+        with transaction(self.sessions) as s:
+            return quotas.take(
+                s, f"read:{self.bot_user_id}:15m", READ_WINDOW_S, self.read_budget_15m, utcnow()
+            )
+
+    def _pace(self) -> float:
+        """Seconds to wait before the next poll, from the last rate-limit headers."""
+        rl = self.platform.rate_limit("mentions")
+        if rl is None or rl.remaining > 0:
+            return 0.0
+        return max(0.0, rl.reset_at - self.clock()) + 1.0
+
+    def _read(self, since_id: str | None) -> _Read:
+        """Page through the timeline newer than since_id, as far as budget and X allow."""
+        read = _Read()
+        token: str | None = None
+        for _ in range(self.max_pages):
+            if not self._take_read_budget():
+                # Our own budget model (the same fixed windows as the posting budget) says
+                # wait; X's headers may say so too, and _pace() takes the later of the two.
+                read.complete = False
+                read.wait_s = READ_WINDOW_S - self.clock() % READ_WINDOW_S + 1.0
+                log.info("listener.read_budget_spent", wait_s=round(read.wait_s, 1))
+                break
+            try:
+                page = self.platform.mentions(
+                    self.bot_user_id,
+                    since_id=since_id,
+                    pagination_token=token,
+                    max_results=self.page_size,
+                )
+            except RateLimited as exc:
+                read.complete = False
+                read.wait_s = max(0.0, exc.reset_at - self.clock()) + 1.0
+                log.warning("listener.rate_limited", wait_s=round(read.wait_s, 1))
+                break
+            except TransientPlatformError as exc:
+                read.complete = False
+                read.wait_s = self.poll_interval_s
+                log.warning("listener.platform_error", error=str(exc))
+                break
+            read.posts.extend(page.posts)
+            read.authors.update(page.authors)
+            token = page.next_token
+            if not token:
+                break
+        return read
+
+    def poll_once(self) -> PollResult:
+        """Fetch every new page, commit mentions + cursor together, then send tasks."""
+        read = self._read(self.since_id())
+        newest = max((p.id for p in read.posts), key=int, default=None)
+        with transaction(self.sessions) as s:
+            result = ingest(s, read.posts, read.authors, self.bot_user_id, self.rules)
+            # An interrupted paging run keeps the old cursor: the next poll re-reads the gap,
+            # and the unique key drops what this one already stored.
+            advance_cursor(s, self.bot_user_id, newest if read.complete else None)
+        # Only after commit: a worker must never see a task for a row it cannot read.
+        if result.accepted:
+            self.sender.send_generate(result.accepted, result.priorities)
+        if result.upsells:
+            self.sender.send_post(result.upsells)
+        result.complete = read.complete
+        result.wait_s = max(read.wait_s, self._pace())
+        if result.new:
+            log.info(
+                "listener.poll",
+                fetched=result.fetched,
+                new=result.new,
+                accepted=len(result.accepted),
+                ignored=result.ignored,
+            )
+        return result
+
+    def resend_queued(self) -> int:
+        """Send tasks again for every queued mention (run at start-up).
+
+        A listener killed between its commit and its sends leaves mentions queued with no
+        task; the sweeper would find them after `stuck_after_s`, this finds them at once.
+        A task sent twice is harmless: the worker's claim lets only one through.
+        """
+        with transaction(self.sessions) as s:
+            ids = list(
+                s.scalars(
+                    select(Mention.id)
+                    .where(Mention.status == MentionStatus.QUEUED)
+                    .order_by(Mention.id)
+                    .limit(10_000)
+                )
+            )
+        if ids:
+            self.sender.send_generate(ids)
+            log.info("listener.resent_queued", count=len(ids))
+        return len(ids)
+
+    def run(self, stop: threading.Event) -> None:
+        """Poll until `stop` is set; SIGTERM handlers set it."""
+        log.info("listener.start", bot_user_id=self.bot_user_id)
+        try:
+            self.resend_queued()
+        except Exception:
+            log.exception("listener.resend_failed")
+        while not stop.is_set():
+            try:
+                result = self.poll_once()
+                wait = max(self.poll_interval_s, result.wait_s)
+            except Exception:
+                log.exception("listener.poll_failed")
+                wait = self.poll_interval_s
+            stop.wait(wait)
+        log.info("listener.stop")

@@ -1,0 +1,73 @@
+"""Platform users, the mentions they post, and how far the listener has read."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db.base import Base, enum_column
+from bot.vocab import MentionStatus
+
+
+class PlatformUser(Base):
+    """An account on X as last seen on one of its posts."""
+
+    __tablename__ = "platform_users"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_id: Mapped[str] = mapped_column(String(32), unique=True)
+    username: Mapped[str] = mapped_column(String(64))
+    display_name: Mapped[str] = mapped_column(String(128), server_default="")
+    subscription_type: Mapped[str | None] = mapped_column(String(32))
+    verified_type: Mapped[str | None] = mapped_column(String(32))
+    last_upsell_at: Mapped[datetime | None]
+    cooldown_until: Mapped[datetime | None]
+    first_seen_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class Mention(Base):
+    """A post that mentions the bot, and where it is in its life."""
+
+    __tablename__ = "mentions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    platform_post_id: Mapped[str] = mapped_column(String(32), unique=True)
+    author_id: Mapped[int] = mapped_column(ForeignKey("platform_users.id"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    # Indexed: the per-conversation cap and loop checks count by it on every mention.
+    conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    in_reply_to_post_id: Mapped[str | None] = mapped_column(String(32))
+    status: Mapped[MentionStatus] = mapped_column(
+        enum_column(MentionStatus, "mention_status"), index=True
+    )
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    # The author's effective tier when the mention was decided, and what it was given.
+    tier: Mapped[str | None] = mapped_column(String(20))
+    priority: Mapped[int | None] = mapped_column(Integer)
+    # When a quota unit was taken (None: none taken, or given back): finds its windows.
+    quota_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]
+    received_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    queued_at: Mapped[datetime | None]
+    generating_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ignored_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+    author: Mapped[PlatformUser] = relationship(lazy="joined")
+
+
+class ListenerCursor(Base):
+    """How far the listener has read the mentions timeline of one bot account."""
+
+    __tablename__ = "listener_cursors"
+
+    bot_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    newest_id: Mapped[str | None] = mapped_column(String(32))
+    polls: Mapped[int] = mapped_column(BigInteger, server_default="0")
+    updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

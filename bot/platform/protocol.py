@@ -1,0 +1,108 @@
+"""What the bot needs from a social platform, independent of tweepy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Protocol
+
+
+@dataclass(frozen=True)
+class Author:
+    """An account as the platform describes it."""
+
+    platform_id: str
+    username: str
+    name: str = ""
+    subscription_type: str | None = None
+    verified_type: str | None = None
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post with the fields the bot uses."""
+
+    id: str
+    text: str
+    author_id: str | None = None
+    conversation_id: str | None = None
+    in_reply_to_post_id: str | None = None
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True)
+class MentionsPage:
+    """One page of the mentions timeline, with its authors expanded."""
+
+    posts: list[Post]
+    authors: dict[str, Author] = field(default_factory=dict)
+    next_token: str | None = None
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """The last rate-limit headers seen for one endpoint."""
+
+    limit: int
+    remaining: int
+    reset_at: float
+
+
+class PlatformError(Exception):
+    """Any failure talking to the platform."""
+
+
+class TransientPlatformError(PlatformError):
+    """Worth retrying: 5xx, connection errors, timeouts."""
+
+
+class RateLimited(TransientPlatformError):
+    """429: retry after `reset_at` (Unix seconds)."""
+
+    def __init__(self, reset_at: float, message: str = "rate limited") -> None:
+        super().__init__(message)
+        self.reset_at = reset_at
+
+
+class DuplicatePost(PlatformError):
+    """The platform refused the text as a duplicate (403)."""
+
+
+class PermanentPlatformError(PlatformError):
+    """Retrying will not help: 4xx other than 429, or a refused post."""
+
+
+class Platform(Protocol):
+    """The small surface the listener and the workers depend on."""
+
+    def me(self) -> Author:
+        """The bot account."""
+        ...
+
+    def mentions(
+        self,
+        user_id: str,
+        *,
+        since_id: str | None = None,
+        pagination_token: str | None = None,
+        max_results: int = 100,
+    ) -> MentionsPage:
+        """One page of posts mentioning `user_id`, newest first."""
+        ...
+
+    def get_posts(self, ids: Sequence[str]) -> list[Post]:
+        """Look up posts by id (missing ones are left out)."""
+        ...
+
+    def create_reply(self, text: str, in_reply_to_post_id: str) -> str:
+        """Post `text` as a reply and return the new post's id."""
+        ...
+
+    def find_reply(self, author_id: str, in_reply_to_post_id: str) -> str | None:
+        """The id of a reply by `author_id` to that post, if one exists."""
+        ...
+
+    def rate_limit(self, endpoint: str) -> RateLimit | None:
+        """The latest rate-limit figures for `mentions` or `create`."""
+        ...

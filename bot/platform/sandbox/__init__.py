@@ -1,0 +1,11 @@
+"""A local X API v2 sandbox: the endpoints mentionbot uses, in the shapes tweepy 4.17 reads
+(checked against recorded real exchanges), with a control API under /sandbox/ to seed
+posts, inject faults and read counters.
+
+`store` holds the in-memory state, `params` parses X's query parameters, `render` writes
+X's JSON, `x_api` has the X routes, `control` the control API, `app` builds the FastAPI app
+and `server` serves it over real HTTP.
+
+May import: bot.platform.snowflake and third-party packages; nothing of the bot's domain
+(database, mentions, subscribers, replies, settings), so it stands in for X anywhere.
+"""

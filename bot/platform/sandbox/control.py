@@ -1,0 +1,197 @@
+"""The sandbox's control API under /sandbox/: seed posts, inject faults, read stats, reset."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Literal
+
+from fastapi import APIRouter, HTTPException, Request
+from pydantic import BaseModel, Field
+
+from bot.platform.sandbox.params import ID_PATTERN
+from bot.platform.sandbox.render import format_time
+from bot.platform.sandbox.store import (
+    Fault,
+    Post,
+    RateLimit,
+    Store,
+    UnknownPost,
+    mentions_username,
+)
+from bot.platform.sandbox.x_api import store_of
+
+Subscription = Literal["None", "Basic", "Premium", "PremiumPlus"]
+VerifiedType = Literal["blue", "business", "government", "none"]
+Endpoint = Literal["me", "mentions", "tweet_lookup", "user_tweets", "create_tweet", "delete_tweet"]
+
+
+class PostIn(BaseModel):
+    """A post to seed, by a user created or updated on the way."""
+
+    author_id: str = Field(pattern=ID_PATTERN)
+    username: str = Field(pattern="^[A-Za-z0-9_]{1,15}$")
+    name: str | None = Field(default=None, description="Defaults to the username (new users).")
+    subscription_type: Subscription | None = Field(
+        default=None, description='Defaults to "None" for new users; unchanged when omitted.'
+    )
+    verified_type: VerifiedType | None = None
+    text: str = Field(min_length=1)
+    in_reply_to: str | None = Field(default=None, pattern=ID_PATTERN)
+    created_at: datetime | None = Field(
+        default=None, description="Back-date the post (its id follows); simulates a late post."
+    )
+
+
+class PostOut(BaseModel):
+    """A stored post."""
+
+    id: str
+    text: str
+    author_id: str
+    conversation_id: str
+    in_reply_to: str | None
+    in_reply_to_user_id: str | None
+    created_at: str
+    deleted: bool
+
+
+class RateLimitIn(BaseModel):
+    """A request budget per window, replacing the endpoint's default."""
+
+    limit: int = Field(ge=0)
+    window_s: int = Field(ge=1)
+
+
+class FaultIn(BaseModel):
+    """Misbehaviour to inject into one X endpoint, or every one ("*")."""
+
+    endpoint: Endpoint | Literal["*"]
+    latency_ms: int = Field(default=0, ge=0, le=120_000)
+    error_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
+    status: int = Field(default=503, ge=400, le=599)
+    rate_limit: RateLimitIn | None = None
+    seed: int = Field(default=0, description="Seeds the error_ratio draws (reproducible runs).")
+
+
+class StatsOut(BaseModel):
+    """Request counts and response statuses per X endpoint."""
+
+    requests: dict[str, int]
+    statuses: dict[str, dict[str, int]]
+
+
+control_router = APIRouter(prefix="/sandbox", tags=["sandbox control"])
+
+
+def post_out(post: Post) -> PostOut:
+    """Render a stored post for the control API."""
+    return PostOut(
+        id=str(post.id),
+        text=post.text,
+        author_id=post.author_id,
+        conversation_id=str(post.conversation_id),
+        in_reply_to=str(post.in_reply_to) if post.in_reply_to is not None else None,
+        in_reply_to_user_id=post.in_reply_to_user_id,
+        created_at=format_time(post.created_at),
+        deleted=post.deleted,
+    )
+
+
+def _seed(store: Store, body: PostIn, text: str) -> PostOut:
+    store.upsert_user(
+        body.author_id, body.username, body.name, body.subscription_type, body.verified_type
+    )
+    created_at = body.created_at
+    if created_at is not None and created_at.tzinfo is None:
+        created_at = created_at.replace(tzinfo=UTC)
+    parent = int(body.in_reply_to) if body.in_reply_to else None
+    try:
+        return post_out(store.add_post(body.author_id, text, parent, created_at=created_at))
+    except UnknownPost as exc:
+        raise HTTPException(404, f"unknown post {body.in_reply_to}") from exc
+
+
+@control_router.post("/mentions", status_code=201)
+def seed_mention(request: Request, body: PostIn) -> PostOut:
+    """Post a mention of the bot (prefixed with @bot unless the text mentions it)."""
+    store = store_of(request)
+    handle = store.bot.username
+    text = body.text if mentions_username(body.text, handle) else f"@{handle} {body.text}"
+    return _seed(store, body, text)
+
+
+@control_router.post("/posts", status_code=201)
+def seed_post(request: Request, body: PostIn) -> PostOut:
+    """Post as given (thread context, other users' posts)."""
+    return _seed(store_of(request), body, body.text)
+
+
+@control_router.get("/posts")
+def list_posts(
+    request: Request, author_id: str | None = None, in_reply_to: str | None = None
+) -> list[PostOut]:
+    """Every post, deleted ones too, oldest first."""
+    parent = int(in_reply_to) if in_reply_to and in_reply_to.isdigit() else None
+    if in_reply_to and parent is None:
+        return []
+    return [post_out(p) for p in store_of(request).posts(author_id, parent)]
+
+
+@control_router.post("/faults")
+def set_fault(request: Request, body: FaultIn) -> dict[str, FaultIn]:
+    """Install a fault; the endpoint's own fault wins over "*"."""
+    limit = body.rate_limit
+    store_of(request).set_fault(
+        body.endpoint,
+        Fault(
+            latency_ms=body.latency_ms,
+            error_ratio=body.error_ratio,
+            status=body.status,
+            rate_limit=RateLimit(limit.limit, limit.window_s) if limit else None,
+            seed=body.seed,
+        ),
+    )
+    return _faults(store_of(request).faults())
+
+
+@control_router.delete("/faults")
+def clear_faults(request: Request) -> dict[str, FaultIn]:
+    """Remove every fault and restore the default rate limits."""
+    store_of(request).clear_faults()
+    return {}
+
+
+def _faults(faults: Mapping[str, Fault]) -> dict[str, FaultIn]:
+    return {
+        name: FaultIn.model_validate(
+            {
+                "endpoint": name,
+                "latency_ms": f.latency_ms,
+                "error_ratio": f.error_ratio,
+                "status": f.status,
+                "rate_limit": vars(f.rate_limit) if f.rate_limit else None,
+                "seed": f.seed,
+            }
+        )
+        for name, f in faults.items()
+    }
+
+
+@control_router.post("/reset")
+def reset(request: Request) -> dict[str, bool]:
+    """Forget users, posts, faults, windows and counters; keep the bot."""
+    store_of(request).reset()
+    return {"reset": True}
+
+
+@control_router.get("/stats")
+def stats(request: Request) -> StatsOut:
+    """Request counts and response statuses per X endpoint."""
+    return StatsOut.model_validate(store_of(request).stats())
+
+
+@control_router.get("/health")
+def health() -> dict[str, str]:
+    """Liveness, for waiting on start-up."""
+    return {"status": "ok"}

@@ -1,0 +1,150 @@
+"""X's JSON shapes as the sandbox renders them: posts, users, errors, pagination tokens."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from http import HTTPStatus
+from typing import Any
+
+from fastapi.responses import JSONResponse
+
+from bot.platform.sandbox.store import Post, Store, User
+
+JSON = dict[str, Any]
+INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
+NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
+
+
+class XError(Exception):
+    """An X API error answer."""
+
+    def __init__(self, status: int, body: JSON) -> None:
+        super().__init__(status)
+        self.status = status
+        self.body = body
+
+
+class XJSONResponse(JSONResponse):
+    """JSON with the content type X sends (tweepy's AsyncClient needs it on errors too)."""
+
+    media_type = "application/json; charset=utf-8"
+
+
+def format_time(moment: datetime) -> str:
+    """Format a time the way X does: 2025-01-15T10:30:00.000Z."""
+    moment = moment.astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def problem(status: int, detail: str | None = None) -> JSON:
+    """Return X's plain problem body (403, 429, 5xx)."""
+    try:
+        phrase = HTTPStatus(status).phrase
+    except ValueError:
+        phrase = "Error"
+    return {"detail": detail or phrase, "type": "about:blank", "title": phrase, "status": status}
+
+
+def invalid_request(errors: list[JSON]) -> XError:
+    """Return X's 400 for invalid parameters."""
+    return XError(
+        400,
+        {
+            "errors": errors,
+            "title": "Invalid Request",
+            "detail": "One or more parameters to your request was invalid.",
+            "type": INVALID_REQUEST,
+        },
+    )
+
+
+def not_found(resource: str, parameter: str, value: str) -> JSON:
+    """Return one of X's "Not Found Error" resource errors."""
+    return {
+        "value": value,
+        "detail": f"Could not find {resource} with {parameter}: [{value}].",
+        "title": "Not Found Error",
+        "resource_type": resource,
+        "parameter": parameter,
+        "resource_id": value,
+        "type": NOT_FOUND,
+    }
+
+
+@dataclass(frozen=True)
+class View:
+    """Which fields and expansions a request asked for."""
+
+    tweet_fields: frozenset[str]
+    user_fields: frozenset[str]
+    expansions: frozenset[str]
+
+
+def render_user(user: User, fields: frozenset[str]) -> JSON:
+    """Render a user with only the fields asked for."""
+    out: JSON = {"id": user.id, "name": user.name, "username": user.username}
+    optional: JSON = {
+        "created_at": format_time(user.created_at),
+        "description": user.description,
+        "protected": False,
+        "subscription_type": user.subscription_type,
+        "verified": user.verified_type != "none",
+        "verified_type": user.verified_type,
+    }
+    out.update({k: v for k, v in optional.items() if k in fields})
+    return out
+
+
+def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
+    """Render a post with only the fields asked for (and only those it has values for)."""
+    out: JSON = {"id": str(post.id), "text": post.text, "edit_history_tweet_ids": [str(post.id)]}
+    optional: JSON = {
+        "author_id": post.author_id,
+        "conversation_id": str(post.conversation_id),
+        "created_at": format_time(post.created_at),
+    }
+    if post.in_reply_to is not None:
+        optional["in_reply_to_user_id"] = post.in_reply_to_user_id
+        optional["referenced_tweets"] = [{"type": "replied_to", "id": str(post.in_reply_to)}]
+    out.update({k: v for k, v in optional.items() if k in fields})
+    return out
+
+
+def expand(store: Store, posts: list[Post], view: View) -> tuple[JSON, list[JSON]]:
+    user_ids: list[str] = []
+    if "author_id" in view.expansions:
+        user_ids += [p.author_id for p in posts]
+    if "in_reply_to_user_id" in view.expansions:
+        user_ids += [p.in_reply_to_user_id for p in posts if p.in_reply_to_user_id]
+    includes: JSON = {}
+    errors: list[JSON] = []
+    if view.expansions & {"referenced_tweets.id", "referenced_tweets.id.author_id"}:
+        wanted = list(dict.fromkeys(p.in_reply_to for p in posts if p.in_reply_to is not None))
+        found = store.live_posts(wanted)
+        errors += [
+            not_found("tweet", "referenced_tweets.id", str(i)) for i in wanted if i not in found
+        ]
+        referenced = [found[i] for i in wanted if i in found]
+        if referenced and "referenced_tweets.id" in view.expansions:
+            includes["tweets"] = [render_tweet(p, view.tweet_fields) for p in referenced]
+        if "referenced_tweets.id.author_id" in view.expansions:
+            user_ids += [p.author_id for p in referenced]
+    users = store.users(user_ids)
+    if users:
+        includes["users"] = [render_user(u, view.user_fields) for u in users]
+    return includes, errors
+
+
+def tweets_body(store: Store, posts: list[Post], view: View, *, single: bool = False) -> JSON:
+    """Render posts as X's data/includes/errors body."""
+    body: JSON = {}
+    if posts:
+        rendered = [render_tweet(p, view.tweet_fields) for p in posts]
+        body["data"] = rendered[0] if single else rendered
+        includes, errors = expand(store, posts, view)
+        if includes:
+            body["includes"] = includes
+        if errors:
+            body["errors"] = errors
+    return body

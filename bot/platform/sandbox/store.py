@@ -1,0 +1,432 @@
+"""In-memory state of the X API sandbox: users, posts, rate-limit windows, faults, counters."""
+
+from __future__ import annotations
+
+import bisect
+import itertools
+import math
+import random
+import re
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+
+from bot.platform.snowflake import snowflake, snowflake_ms
+
+MENTIONS_REACH_BACK = 800
+USER_TWEETS_REACH_BACK = 3200
+DEFAULT_WINDOW_S = 900
+# The x-rate-limit-limit values X sent in ../shared/x-api-recordings (15-minute windows).
+DEFAULT_LIMITS: Mapping[str, int] = {
+    "me": 75,
+    "mentions": 450,
+    "tweet_lookup": 300,
+    "user_tweets": 1500,
+    "create_tweet": 200,
+    "delete_tweet": 50,
+}
+ENDPOINTS: tuple[str, ...] = tuple(DEFAULT_LIMITS)
+
+# Handles are ASCII word characters; a preceding word character means an e-mail address.
+_MENTION = re.compile(r"(?<![A-Za-z0-9_])@([A-Za-z0-9_]+)")
+
+
+def mentioned_usernames(text: str) -> frozenset[str]:
+    """Return the lower-cased handles a text mentions."""
+    return frozenset(m.lower() for m in _MENTION.findall(text))
+
+
+def mentions_username(text: str, username: str) -> bool:
+    """Tell whether a text mentions a handle (case-insensitive, whole handle)."""
+    return username.lower() in mentioned_usernames(text)
+
+
+@dataclass(frozen=True)
+class User:
+    """An X account."""
+
+    id: str
+    username: str
+    name: str
+    subscription_type: str = "None"
+    verified_type: str = "none"
+    description: str = ""
+    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+
+
+@dataclass(frozen=True)
+class Post:
+    """A post; replaced (never mutated) when deleted so readers hold consistent snapshots."""
+
+    id: int
+    text: str
+    author_id: str
+    conversation_id: int
+    in_reply_to: int | None = None
+    in_reply_to_user_id: str | None = None
+    deleted: bool = False
+    mentions: frozenset[str] = frozenset()
+
+    @property
+    def created_at(self) -> datetime:
+        """Creation time, read from the id as X's clients do."""
+        return datetime.fromtimestamp(snowflake_ms(self.id) / 1000, UTC)
+
+
+@dataclass(frozen=True)
+class Page:
+    """One page of a timeline, newest first."""
+
+    posts: list[Post]
+    has_more: bool
+
+
+@dataclass(frozen=True)
+class RateLimit:
+    """A request budget per window."""
+
+    limit: int
+    window_s: int
+
+
+@dataclass(frozen=True)
+class Fault:
+    """Misbehaviour injected into an endpoint."""
+
+    latency_ms: int = 0
+    error_ratio: float = 0.0
+    status: int = 503
+    rate_limit: RateLimit | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class Ticket:
+    """The store's decision about one incoming X request."""
+
+    limit: int
+    remaining: int
+    reset: int
+    allowed: bool
+    latency_s: float = 0.0
+    error_status: int | None = None
+
+    def headers(self) -> dict[str, str]:
+        """Return X's rate-limit headers for this request."""
+        return {
+            "x-rate-limit-limit": str(self.limit),
+            "x-rate-limit-remaining": str(self.remaining),
+            "x-rate-limit-reset": str(self.reset),
+        }
+
+
+class SandboxError(Exception):
+    """Base of the store's refusals."""
+
+
+class UnknownPost(SandboxError):
+    """The post does not exist or was deleted."""
+
+
+class UnknownUser(SandboxError):
+    """The user does not exist."""
+
+
+class DuplicateContent(SandboxError):
+    """The author already has a live post with this text."""
+
+
+class NotAuthor(SandboxError):
+    """Only a post's author may delete it."""
+
+
+@dataclass
+class _Window:
+    limit: int
+    reset_at: float
+    used: int = 0
+
+
+class Store:
+    """Thread-safe state of one sandbox; one lock guards everything."""
+
+    def __init__(self, bot: User, limits: Mapping[str, int] | None = None) -> None:
+        self._lock = threading.Lock()
+        self._bot = bot
+        self._limits = {**DEFAULT_LIMITS, **(limits or {})}
+        self._last_id = 0
+        self._clear()
+
+    def _clear(self) -> None:
+        self._users: dict[str, User] = {self._bot.id: self._bot}
+        self._posts: dict[int, Post] = {}
+        self._ids: list[int] = []  # ascending; appended to except for back-dated posts
+        self._faults: dict[str, Fault] = {}
+        self._rngs: dict[str, random.Random] = {}
+        self._windows: dict[str, _Window] = {}
+        self._requests: Counter[str] = Counter()
+        self._statuses: dict[str, Counter[int]] = {}
+
+    @property
+    def bot(self) -> User:
+        """The authenticated account: it authors every post created through the X API."""
+        return self._bot
+
+    def reset(self) -> None:
+        """Forget everything but the bot; ids keep increasing so none is ever reused."""
+        with self._lock:
+            self._clear()
+
+    # users
+
+    def upsert_user(
+        self,
+        user_id: str,
+        username: str,
+        name: str | None = None,
+        subscription_type: str | None = None,
+        verified_type: str | None = None,
+    ) -> User:
+        """Create a user or update the given attributes of an existing one."""
+        with self._lock:
+            old = self._users.get(user_id)
+            user = User(
+                id=user_id,
+                username=username,
+                name=name or (old.name if old else username),
+                subscription_type=subscription_type or (old.subscription_type if old else "None"),
+                verified_type=verified_type or (old.verified_type if old else "none"),
+                created_at=old.created_at if old else datetime.now(UTC),
+            )
+            self._users[user_id] = user
+            if user_id == self._bot.id:
+                self._bot = user
+            return user
+
+    def user(self, user_id: str) -> User | None:
+        """Return a user by id."""
+        with self._lock:
+            return self._users.get(user_id)
+
+    def users(self, user_ids: Iterable[str]) -> list[User]:
+        """Return the known users among the ids, in order, without repeats."""
+        with self._lock:
+            seen = dict.fromkeys(user_ids)
+            return [self._users[uid] for uid in seen if uid in self._users]
+
+    # posts
+
+    def add_post(
+        self,
+        author_id: str,
+        text: str,
+        in_reply_to: int | None = None,
+        *,
+        post_id: int | None = None,
+        created_at: datetime | None = None,
+    ) -> Post:
+        """Store a post as given (no duplicate check); for seeding and the control API."""
+        with self._lock:
+            return self._insert(author_id, text, in_reply_to, post_id, created_at)
+
+    def create_post(self, author_id: str, text: str, in_reply_to: int | None = None) -> Post:
+        """Store a post the way X's create endpoint does, refusing duplicates."""
+        with self._lock:
+            if any(
+                p.author_id == author_id and p.text == text and not p.deleted
+                for p in self._posts.values()
+            ):
+                raise DuplicateContent(text)
+            return self._insert(author_id, text, in_reply_to, None, None)
+
+    def _insert(
+        self,
+        author_id: str,
+        text: str,
+        in_reply_to: int | None,
+        post_id: int | None,
+        created_at: datetime | None,
+    ) -> Post:
+        if author_id not in self._users:
+            raise UnknownUser(author_id)
+        parent = None
+        if in_reply_to is not None:
+            parent = self._posts.get(in_reply_to)
+            if parent is None or parent.deleted:
+                raise UnknownPost(str(in_reply_to))
+        if post_id is None:
+            post_id = self._next_id(created_at)
+        elif post_id in self._posts:
+            raise SandboxError(f"post {post_id} exists")
+        post = Post(
+            id=post_id,
+            text=text,
+            author_id=author_id,
+            conversation_id=parent.conversation_id if parent else post_id,
+            in_reply_to=in_reply_to,
+            in_reply_to_user_id=parent.author_id if parent else None,
+            mentions=mentioned_usernames(text),
+        )
+        self._posts[post_id] = post
+        if not self._ids or post_id > self._ids[-1]:
+            self._ids.append(post_id)
+        else:
+            bisect.insort(self._ids, post_id)
+        self._last_id = max(self._last_id, post_id)
+        return post
+
+    def _next_id(self, created_at: datetime | None) -> int:
+        if created_at is not None:
+            # A back-dated post (X surfacing a post late): take the first free sequence number.
+            ms = int(created_at.timestamp() * 1000)
+            seq = 0
+            while snowflake(ms, seq) in self._posts:
+                seq += 1
+            return snowflake(ms, seq)
+        now_ms = int(datetime.now(UTC).timestamp() * 1000)
+        return max(snowflake(now_ms), self._last_id + 1)
+
+    def post(self, post_id: int) -> Post | None:
+        """Return a live (not deleted) post by id."""
+        with self._lock:
+            post = self._posts.get(post_id)
+            return post if post and not post.deleted else None
+
+    def live_posts(self, post_ids: Iterable[int]) -> dict[int, Post]:
+        """Return the live posts among the ids."""
+        with self._lock:
+            found = (self._posts.get(pid) for pid in post_ids)
+            return {p.id: p for p in found if p is not None and not p.deleted}
+
+    def posts(self, author_id: str | None = None, in_reply_to: int | None = None) -> list[Post]:
+        """Return every post (deleted ones too), oldest first, optionally filtered."""
+        with self._lock:
+            return [
+                p
+                for p in (self._posts[i] for i in self._ids)
+                if (author_id is None or p.author_id == author_id)
+                and (in_reply_to is None or p.in_reply_to == in_reply_to)
+            ]
+
+    def delete_post(self, post_id: int, by: str) -> bool:
+        """Delete a live post; False when there is none to delete."""
+        with self._lock:
+            post = self._posts.get(post_id)
+            if post is None or post.deleted:
+                return False
+            if post.author_id != by:
+                raise NotAuthor(str(post_id))
+            self._posts[post_id] = replace(post, deleted=True)
+            return True
+
+    def timeline(
+        self,
+        kind: str,
+        user_id: str,
+        *,
+        max_results: int,
+        since_id: int | None = None,
+        until_id: int | None = None,
+        before_id: int | None = None,
+        start_time: datetime | None = None,
+        end_time: datetime | None = None,
+        exclude_replies: bool = False,
+    ) -> Page:
+        """Return a page of a user's "mentions" or "tweets" timeline, newest first."""
+        with self._lock:
+            user = self._users.get(user_id)
+            if user is None:
+                raise UnknownUser(user_id)
+            if kind == "mentions":
+                handle = user.username.lower()
+                reach = MENTIONS_REACH_BACK
+                matches: Iterator[Post] = (p for p in self._newest() if handle in p.mentions)
+            else:
+                reach = USER_TWEETS_REACH_BACK
+                matches = (p for p in self._newest() if p.author_id == user_id)
+            window = list(itertools.islice(matches, reach))
+        selected = [
+            p
+            for p in window
+            if (since_id is None or p.id > since_id)
+            and (until_id is None or p.id < until_id)
+            and (before_id is None or p.id < before_id)
+            and (start_time is None or p.created_at >= start_time)
+            and (end_time is None or p.created_at <= end_time)
+            and not (exclude_replies and p.in_reply_to is not None)
+        ]
+        return Page(selected[:max_results], len(selected) > max_results)
+
+    def _newest(self) -> Iterator[Post]:
+        for post_id in reversed(self._ids):
+            post = self._posts[post_id]
+            if not post.deleted:
+                yield post
+
+    # rate limits, faults, counters
+
+    def set_fault(self, endpoint: str, fault: Fault) -> None:
+        """Install a fault for one endpoint or "*"; a new rate limit starts a fresh window."""
+        with self._lock:
+            self._faults[endpoint] = fault
+            self._rngs[endpoint] = random.Random(fault.seed)
+            if fault.rate_limit is not None:
+                for name in ENDPOINTS if endpoint == "*" else (endpoint,):
+                    self._windows.pop(name, None)
+
+    def clear_faults(self) -> None:
+        """Remove every fault and restore the default limits."""
+        with self._lock:
+            self._faults.clear()
+            self._rngs.clear()
+            self._windows.clear()
+
+    def faults(self) -> dict[str, Fault]:
+        """Return the installed faults."""
+        with self._lock:
+            return dict(self._faults)
+
+    def admit(self, endpoint: str, now: float) -> Ticket:
+        """Count a request and decide its rate-limit, latency and injected error."""
+        with self._lock:
+            self._requests[endpoint] += 1
+            key = endpoint if endpoint in self._faults else "*"
+            fault = self._faults.get(key, Fault())
+            budget = fault.rate_limit or RateLimit(self._limits[endpoint], DEFAULT_WINDOW_S)
+            window = self._windows.get(endpoint)
+            if window is None or now >= window.reset_at:
+                window = _Window(budget.limit, now + budget.window_s)
+                self._windows[endpoint] = window
+            allowed = window.used < window.limit
+            if allowed:
+                window.used += 1
+            error = None
+            rng = self._rngs.get(key)
+            if allowed and rng is not None and rng.random() < fault.error_ratio:
+                error = fault.status
+            return Ticket(
+                limit=window.limit,
+                remaining=window.limit - window.used,
+                reset=math.ceil(window.reset_at),
+                allowed=allowed,
+                latency_s=fault.latency_ms / 1000,
+                error_status=error,
+            )
+
+    def record_status(self, endpoint: str, status: int) -> None:
+        """Count a response status for the stats."""
+        with self._lock:
+            self._statuses.setdefault(endpoint, Counter())[status] += 1
+
+    def stats(self) -> dict[str, dict[str, int] | dict[str, dict[str, int]]]:
+        """Return request counts and response statuses per endpoint."""
+        with self._lock:
+            return {
+                "requests": dict(self._requests),
+                "statuses": {
+                    name: {str(code): n for code, n in sorted(c.items())}
+                    for name, c in self._statuses.items()
+                },
+            }

@@ -1,0 +1,263 @@
+"""The sandbox's X API v2 endpoints, as tweepy 4.17 calls them (routes on x_router).
+
+Each route is metered by XRoute (request counts, latency, rate limit, injected errors, X's
+rate-limit headers); the JSON shapes come from bot.platform.sandbox.render and the query
+parsing from bot.platform.sandbox.params.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any
+
+import twitter_text
+from fastapi import APIRouter, Request, Response
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from pydantic import BaseModel, ConfigDict, Field
+
+from bot.platform.sandbox.params import (
+    ID_PATTERN,
+    LOOKUP_PARAMS,
+    ME_PARAMS,
+    TIMELINE_PARAMS,
+    USER_EXPANSIONS,
+    Params,
+    encode_token,
+)
+from bot.platform.sandbox.render import (
+    JSON,
+    XError,
+    XJSONResponse,
+    invalid_request,
+    not_found,
+    problem,
+    render_tweet,
+    render_user,
+    tweets_body,
+)
+from bot.platform.sandbox.store import DuplicateContent, NotAuthor, Store, UnknownPost, UnknownUser
+
+DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
+REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
+NOT_YOURS_DETAIL = "You are not allowed to delete this Tweet."
+TOO_LONG_MESSAGE = (
+    "Your Tweet text is too long. For more information on how Twitter determines text length"
+    " see https://github.com/twitter/twitter-text."
+)
+MAX_WEIGHTED_LENGTH = 280
+
+
+class XRoute(APIRoute):
+    """Meters an X endpoint (counts, latency, rate limit, injected errors) and adds X's headers."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handler = super().get_route_handler()
+        endpoint = self.name
+
+        async def metered(request: Request) -> Response:
+            store: Store = request.app.state.store
+            ticket = store.admit(endpoint, time.time())
+            if ticket.latency_s:
+                await asyncio.sleep(ticket.latency_s)
+            response: Response
+            if not ticket.allowed:
+                response = XJSONResponse(problem(429), status_code=429)
+            elif ticket.error_status is not None:
+                status = ticket.error_status
+                response = XJSONResponse(problem(status), status_code=status)
+            else:
+                try:
+                    response = await handler(request)
+                except XError as exc:
+                    response = XJSONResponse(exc.body, status_code=exc.status)
+                except RequestValidationError as exc:
+                    error = invalid_request([{"message": _describe(exc)}])
+                    response = XJSONResponse(error.body, status_code=400)
+            response.headers.update(ticket.headers())
+            store.record_status(endpoint, response.status_code)
+            return response
+
+        return metered
+
+
+def _describe(exc: RequestValidationError) -> str:
+    parts = []
+    for err in exc.errors():
+        where = ".".join(str(p) for p in err.get("loc", ()) if p != "body")
+        parts.append(f"$.{where}: {err.get('msg', 'invalid')}" if where else err.get("msg", ""))
+    return "; ".join(parts) or "Invalid request body"
+
+
+x_router = APIRouter(route_class=XRoute, default_response_class=XJSONResponse, tags=["X API v2"])
+
+
+def _documented(params: Iterable[str]) -> dict[str, Any]:
+    # The handlers parse the query themselves (to answer in X's error format); this only lists
+    # the parameters on /docs.
+    return {
+        "parameters": [
+            {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
+            for n in sorted(params)
+        ]
+    }
+
+
+def store_of(request: Request) -> Store:
+    """The sandbox store behind a request's app."""
+    store: Store = request.app.state.store
+    return store
+
+
+@x_router.get("/2/users/me", name="me", openapi_extra=_documented(ME_PARAMS))
+def get_me(request: Request) -> JSON:
+    """The authenticated user (the bot)."""
+    params = Params(request, ME_PARAMS)
+    view = params.view(USER_EXPANSIONS)
+    params.check()
+    return {"data": render_user(store_of(request).bot, view.user_fields)}
+
+
+def _timeline(request: Request, kind: str, user_id: str, allowed: frozenset[str]) -> JSON:
+    params = Params(request, allowed)
+    uid = params.post_id("id", user_id)
+    max_results = params.max_results()
+    since_id, until_id = params.post_id("since_id"), params.post_id("until_id")
+    start_time, end_time = params.time("start_time"), params.time("end_time")
+    before_id = params.token()
+    exclude = params.names("exclude", frozenset(("replies", "retweets")))
+    view = params.view()
+    params.check()
+    store = store_of(request)
+    try:
+        page = store.timeline(
+            kind,
+            str(uid),
+            max_results=max_results,
+            since_id=since_id,
+            until_id=until_id,
+            before_id=before_id,
+            start_time=start_time,
+            end_time=end_time,
+            exclude_replies="replies" in exclude,
+        )
+    except UnknownUser:
+        return {"errors": [not_found("user", "id", user_id)]}
+    body = tweets_body(store, page.posts, view)
+    meta: JSON = {"result_count": len(page.posts)}
+    if page.posts:
+        meta["newest_id"] = str(page.posts[0].id)
+        meta["oldest_id"] = str(page.posts[-1].id)
+    if page.has_more:
+        meta["next_token"] = encode_token(page.posts[-1].id)
+    body["meta"] = meta
+    return body
+
+
+@x_router.get("/2/users/{id}/mentions", name="mentions", openapi_extra=_documented(TIMELINE_PARAMS))
+def get_users_mentions(request: Request, id: str) -> JSON:
+    """Posts mentioning the user, newest first (the 800 most recent at most)."""
+    return _timeline(request, "mentions", id, TIMELINE_PARAMS)
+
+
+_USER_TWEETS_PARAMS = TIMELINE_PARAMS | {"exclude"}
+
+
+@x_router.get(
+    "/2/users/{id}/tweets", name="user_tweets", openapi_extra=_documented(_USER_TWEETS_PARAMS)
+)
+def get_users_tweets(request: Request, id: str) -> JSON:
+    """The user's own posts, newest first."""
+    return _timeline(request, "tweets", id, _USER_TWEETS_PARAMS)
+
+
+@x_router.get("/2/tweets/{id}", name="tweet_lookup", openapi_extra=_documented(LOOKUP_PARAMS))
+def get_tweet(request: Request, id: str) -> JSON:
+    """One post by id; an unknown id is a 200 with a Not Found error, as on X."""
+    params = Params(request, LOOKUP_PARAMS)
+    post_id = params.post_id("id", id)
+    view = params.view()
+    params.check()
+    store = store_of(request)
+    post = store.post(post_id) if post_id is not None else None
+    if post is None:
+        return {"errors": [not_found("tweet", "id", id)]}
+    return tweets_body(store, [post], view, single=True)
+
+
+_LOOKUP_MANY_PARAMS = LOOKUP_PARAMS | {"ids"}
+
+
+@x_router.get("/2/tweets", name="tweet_lookup", openapi_extra=_documented(_LOOKUP_MANY_PARAMS))
+def get_tweets(request: Request) -> JSON:
+    """Up to 100 posts by id; unknown ids become Not Found errors beside the data."""
+    params = Params(request, _LOOKUP_MANY_PARAMS)
+    raw = [i for i in request.query_params.get("ids", "").split(",") if i]
+    if not 1 <= len(raw) <= 100:
+        params.errors.append(
+            {
+                "parameters": {"ids": [request.query_params.get("ids", "")]},
+                "message": f"The number of values in the `ids` query parameter list [{len(raw)}]"
+                " is not between 1 and 100",
+            }
+        )
+    ids = [params.post_id("ids", i) for i in dict.fromkeys(raw)]
+    view = params.view()
+    params.check()
+    store = store_of(request)
+    found = store.live_posts(i for i in ids if i is not None)
+    body = tweets_body(store, [found[i] for i in ids if i in found], view)
+    missing = [not_found("tweet", "ids", str(i)) for i in ids if i not in found]
+    if missing:
+        body["errors"] = body.get("errors", []) + missing
+    return body
+
+
+class CreateReply(BaseModel):
+    """The reply part of a create-post request."""
+
+    model_config = ConfigDict(extra="allow")
+    in_reply_to_tweet_id: str = Field(pattern=ID_PATTERN)
+
+
+class CreateTweet(BaseModel):
+    """The create-post request; fields the sandbox does not model are accepted and ignored."""
+
+    model_config = ConfigDict(extra="allow")
+    text: str | None = None
+    reply: CreateReply | None = None
+
+
+@x_router.post("/2/tweets", name="create_tweet", status_code=201)
+def create_tweet(request: Request, body: CreateTweet) -> JSON:
+    """Post as the authenticated user (the bot); no OAuth check is made."""
+    if not body.text:
+        raise invalid_request([{"message": "Tweet text is required and must not be empty."}])
+    if twitter_text.parse_tweet(body.text).weightedLength > MAX_WEIGHTED_LENGTH:
+        raise invalid_request([{"message": TOO_LONG_MESSAGE}])
+    parent = int(body.reply.in_reply_to_tweet_id) if body.reply else None
+    store = store_of(request)
+    try:
+        post = store.create_post(store.bot.id, body.text, parent)
+    except DuplicateContent as exc:
+        raise XError(403, problem(403, DUPLICATE_DETAIL)) from exc
+    except UnknownPost as exc:
+        # X answers 403 (its old code 385) when the parent is deleted or invisible.
+        raise XError(403, problem(403, REPLY_GONE_DETAIL)) from exc
+    return {"data": render_tweet(post, frozenset())}
+
+
+@x_router.delete("/2/tweets/{id}", name="delete_tweet")
+def delete_tweet(request: Request, id: str) -> JSON:
+    """Delete one of the bot's posts; an unknown or already deleted id gives deleted=false."""
+    params = Params(request, frozenset())
+    post_id = params.post_id("id", id)
+    params.check()
+    store = store_of(request)
+    try:
+        deleted = store.delete_post(post_id or 0, by=store.bot.id)
+    except NotAuthor as exc:
+        raise XError(403, problem(403, NOT_YOURS_DETAIL)) from exc
+    return {"data": {"deleted": deleted}}

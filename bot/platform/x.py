@@ -1,0 +1,293 @@
+"""The Platform protocol on X, through tweepy.Client (the only code that talks to X).
+
+tweepy 4.17 hard-codes https://api.twitter.com; its public `session` seam is how the client
+is pointed at another host (the sandbox): RedirectSession rewrites the host of every request.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import requests
+import structlog
+import tweepy
+
+from bot.platform.protocol import (
+    Author,
+    DuplicatePost,
+    MentionsPage,
+    PermanentPlatformError,
+    Post,
+    RateLimit,
+    RateLimited,
+    TransientPlatformError,
+)
+from bot.settings import Settings
+
+log = structlog.get_logger(__name__)
+
+TWEET_FIELDS = [
+    "conversation_id",
+    "created_at",
+    "referenced_tweets",
+    "in_reply_to_user_id",
+    "author_id",
+]
+USER_FIELDS = ["username", "name", "subscription_type", "verified_type"]
+EXPANSIONS = ["author_id", "referenced_tweets.id"]
+DUPLICATE_DETAIL = "duplicate content"
+
+
+def _endpoint(method: str, url: str) -> str:
+    """Name the endpoint a request went to, for per-endpoint rate-limit bookkeeping."""
+    path = url.split("?", 1)[0]
+    if path.endswith("/mentions"):
+        return "mentions"
+    if method == "POST" and path.endswith("/2/tweets"):
+        return "create"
+    if "/users/" in path and path.endswith("/tweets"):
+        return "user_tweets"
+    if method == "DELETE":
+        return "delete"
+    return "lookup"
+
+
+X_HOSTS = ("https://api.twitter.com", "https://api.x.com")
+
+
+class RedirectSession(requests.Session):
+    """A requests session that sends X API calls to base_url instead.
+
+    OAuth 1.0a signs the rewritten URL (auth is applied after the rewrite); the sandbox
+    accepts any signature, and real X is never reached through a rewritten session.
+    """
+
+    def __init__(self, base_url: str) -> None:
+        super().__init__()
+        self.base_url = base_url.rstrip("/")
+
+    def rewrite(self, url: str) -> str:
+        """Return the URL with X's host replaced by the base URL."""
+        for host in X_HOSTS:
+            if url == host or url.startswith(host + "/"):
+                return self.base_url + url[len(host) :]
+        return url
+
+    def request(
+        self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any
+    ) -> requests.Response:
+        """Send the request, rewritten to the base URL when it targets X."""
+        if isinstance(url, bytes):
+            url = url.decode()
+        return super().request(method, self.rewrite(url), *args, **kwargs)
+
+
+class XSession(RedirectSession):
+    """A requests session with a default timeout that records rate-limit headers."""
+
+    def __init__(self, base_url: str | None, timeout_s: float = 30.0) -> None:
+        super().__init__(base_url or "https://api.twitter.com")
+        self.timeout_s = timeout_s
+        self._limits: dict[str, RateLimit] = {}
+        self._lock = threading.Lock()
+        self.hooks["response"].append(self._record)
+        # One connection per worker thread; the default pool of 10 drops the rest.
+        adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=64)
+        self.mount("https://", adapter)
+        self.mount("http://", adapter)
+
+    def request(self, method: str | bytes, url: str | bytes, *args: Any, **kwargs: Any) -> Any:
+        # tweepy passes no timeout; a hung connection must not hang a worker forever.
+        kwargs.setdefault("timeout", self.timeout_s)
+        return super().request(method, url, *args, **kwargs)
+
+    def _record(self, response: requests.Response, *_a: Any, **_k: Any) -> None:
+        h = response.headers
+        if "x-rate-limit-remaining" not in h:
+            return
+        try:
+            rl = RateLimit(
+                limit=int(h.get("x-rate-limit-limit", "0")),
+                remaining=int(h["x-rate-limit-remaining"]),
+                reset_at=float(h.get("x-rate-limit-reset", "0")),
+            )
+        except ValueError:
+            return
+        name = _endpoint(response.request.method or "GET", response.request.url or "")
+        with self._lock:
+            self._limits[name] = rl
+
+    def limit(self, endpoint: str) -> RateLimit | None:
+        """The latest figures seen for `endpoint`."""
+        with self._lock:
+            return self._limits.get(endpoint)
+
+
+def _post(tweet: Any) -> Post:
+    in_reply_to = None
+    for ref in getattr(tweet, "referenced_tweets", None) or []:
+        if ref.type == "replied_to":
+            in_reply_to = str(ref.id)
+    return Post(
+        id=str(tweet.id),
+        text=tweet.text,
+        author_id=str(tweet.author_id) if tweet.author_id is not None else None,
+        conversation_id=str(tweet.conversation_id) if tweet.conversation_id else None,
+        in_reply_to_post_id=in_reply_to,
+        created_at=tweet.created_at,
+    )
+
+
+def _author(user: Any) -> Author:
+    return Author(
+        platform_id=str(user.id),
+        username=user.username,
+        name=user.name or "",
+        subscription_type=user.data.get("subscription_type"),
+        verified_type=user.data.get("verified_type"),
+    )
+
+
+class XPlatform:
+    """Platform on the X API v2 (or the sandbox, which speaks the same HTTP)."""
+
+    def __init__(self, client: tweepy.Client, session: XSession) -> None:
+        self.client = client
+        self.session = session
+        # Reads use the app's bearer token when there is one; otherwise the user context.
+        self._read_user_auth = client.bearer_token is None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> XPlatform:
+        """Build the tweepy client from settings, pointed at the sandbox when one is set."""
+
+        def secret(value: Any) -> str | None:
+            return value.get_secret_value() if value is not None else None
+
+        consumer_key = secret(settings.x_consumer_key)
+        bearer = secret(settings.x_bearer_token)
+        creds: dict[str, str | None]
+        if settings.x_api_url and consumer_key is None and bearer is None:
+            # The sandbox checks no signatures; any OAuth 1.0a keys sign its requests.
+            consumer_key = "sandbox"
+            creds = {
+                "consumer_key": consumer_key,
+                "consumer_secret": "sandbox",
+                "access_token": "sandbox",
+                "access_token_secret": "sandbox",
+            }
+        else:
+            creds = {
+                "consumer_key": consumer_key,
+                "consumer_secret": secret(settings.x_consumer_secret),
+                "access_token": secret(settings.x_access_token),
+                "access_token_secret": secret(settings.x_access_token_secret),
+            }
+        client = tweepy.Client(bearer_token=bearer, wait_on_rate_limit=False, **creds)
+        session = XSession(settings.x_api_url)
+        client.session = session
+        return cls(client, session)
+
+    def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # Map tweepy's exceptions onto the protocol's transient/permanent split.
+        try:
+            return fn(*args, **kwargs)
+        except tweepy.TooManyRequests as exc:
+            reset = exc.response.headers.get("x-rate-limit-reset")
+            raise RateLimited(float(reset) if reset else time.time() + 60) from None
+        except tweepy.Forbidden as exc:
+            if any(DUPLICATE_DETAIL in str(m) for m in exc.api_messages) or (
+                DUPLICATE_DETAIL in str(exc)
+            ):
+                raise DuplicatePost("duplicate content") from None
+            raise PermanentPlatformError(f"forbidden: {exc.api_messages}") from None
+        except tweepy.TwitterServerError as exc:
+            raise TransientPlatformError(f"server error {exc.response.status_code}") from None
+        except tweepy.HTTPException as exc:
+            raise PermanentPlatformError(
+                f"http {exc.response.status_code}: {exc.api_messages}"
+            ) from None
+        except requests.RequestException as exc:
+            raise TransientPlatformError(f"connection: {type(exc).__name__}") from None
+
+    def me(self) -> Author:
+        """The bot account."""
+        resp = self._call(self.client.get_me, user_auth=True, user_fields=USER_FIELDS)
+        return _author(resp.data)
+
+    def mentions(
+        self,
+        user_id: str,
+        *,
+        since_id: str | None = None,
+        pagination_token: str | None = None,
+        max_results: int = 100,
+    ) -> MentionsPage:
+        """One page of mentions with authors expanded (DESIGN.md §2 step 1 fields)."""
+        resp = self._call(
+            self.client.get_users_mentions,
+            user_id,
+            since_id=since_id,
+            pagination_token=pagination_token,
+            max_results=max_results,
+            expansions=EXPANSIONS,
+            tweet_fields=TWEET_FIELDS,
+            user_fields=USER_FIELDS,
+            user_auth=self._read_user_auth,
+        )
+        users = (resp.includes or {}).get("users", [])
+        return MentionsPage(
+            posts=[_post(t) for t in resp.data or []],
+            authors={str(u.id): _author(u) for u in users},
+            next_token=(resp.meta or {}).get("next_token"),
+        )
+
+    def get_posts(self, ids: Sequence[str]) -> list[Post]:
+        """Look up to 100 posts by id."""
+        if not ids:
+            return []
+        resp = self._call(
+            self.client.get_tweets,
+            list(ids)[:100],
+            tweet_fields=TWEET_FIELDS,
+            user_auth=self._read_user_auth,
+        )
+        return [_post(t) for t in resp.data or []]
+
+    def create_reply(self, text: str, in_reply_to_post_id: str) -> str:
+        """Post a reply; returns the new post id."""
+        resp = self._call(
+            self.client.create_tweet,
+            text=text,
+            in_reply_to_tweet_id=in_reply_to_post_id,
+            user_auth=True,
+        )
+        return str(resp.data["id"])
+
+    def find_reply(self, author_id: str, in_reply_to_post_id: str) -> str | None:
+        """Search the author's posts newer than the target for a reply to it."""
+        token: str | None = None
+        for _ in range(8):
+            resp = self._call(
+                self.client.get_users_tweets,
+                author_id,
+                since_id=in_reply_to_post_id,
+                max_results=100,
+                pagination_token=token,
+                tweet_fields=TWEET_FIELDS,
+                user_auth=self._read_user_auth,
+            )
+            for tweet in resp.data or []:
+                if _post(tweet).in_reply_to_post_id == in_reply_to_post_id:
+                    return str(tweet.id)
+            token = (resp.meta or {}).get("next_token")
+            if not token:
+                return None
+        return None
+
+    def rate_limit(self, endpoint: str) -> RateLimit | None:
+        """The latest rate-limit figures for an endpoint (`mentions`, `create`, ...)."""
+        return self.session.limit(endpoint)

@@ -1,0 +1,133 @@
+"""Post an approved reply exactly once, within the bot account's posting budget.
+
+A retry, a redelivery or a 403 "duplicate content" first looks for the bot's own reply to
+that post (reconcile), so a crash between X accepting a post and our commit never produces
+a second reply.
+"""
+
+from __future__ import annotations
+
+import time
+from datetime import datetime, timedelta
+
+import structlog
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from bot.db.base import utcnow
+from bot.db.engine import transaction
+from bot.mentions.schema import Mention
+from bot.platform.protocol import (
+    DuplicatePost,
+    PermanentPlatformError,
+    RateLimited,
+    TransientPlatformError,
+)
+from bot.replies import claims
+from bot.replies.deps import ReplyDeps, TryLater
+from bot.settings import Settings
+from bot.subscribers import quotas
+from bot.vocab import Reason
+
+log = structlog.get_logger(__name__)
+
+POST_WINDOWS = (("15m", 900), ("24h", 86400))
+
+
+def _budget_limits(settings: Settings) -> dict[str, int]:
+    return {"15m": settings.post_budget_15m, "24h": settings.post_budget_24h}
+
+
+def take_post_budget(s: Session, settings: Settings, bot_user_id: str, now: datetime) -> bool:
+    """One unit of the bot account's posting budget in both windows, or none at all."""
+    limits = _budget_limits(settings)
+    taken: list[tuple[str, int]] = []
+    for name, window_s in POST_WINDOWS:
+        key = f"post:{bot_user_id}:{name}"
+        if not quotas.take(s, key, window_s, limits[name], now):
+            for got_key, got_window in taken:
+                quotas.give_back(s, got_key, got_window, now)
+            return False
+        taken.append((key, window_s))
+    return True
+
+
+def post_budget_left(s: Session, settings: Settings, bot_user_id: str, now: datetime) -> int:
+    """Posts the bot may still make now (the tighter of its windows)."""
+    limits = _budget_limits(settings)
+    return min(
+        limits[name] - quotas.used(s, f"post:{bot_user_id}:{name}", window_s, now)
+        for name, window_s in POST_WINDOWS
+    )
+
+
+def fail(deps: ReplyDeps, reply_id: int, reason: str, detail: str = "") -> None:
+    """End a reply as post_failed with a reason (quota given back), unless posted meanwhile."""
+    with transaction(deps.sessions) as s:
+        claims.fail_reply(s, reply_id, reason, detail, utcnow())
+
+
+def _release(deps: ReplyDeps, reply_id: int) -> None:
+    with transaction(deps.sessions) as s:
+        claims.release_reply(s, reply_id, utcnow())
+
+
+def _posted(deps: ReplyDeps, reply_id: int, post_id: str, how: Reason) -> str:
+    with transaction(deps.sessions) as s:
+        claims.mark_posted(s, reply_id, post_id, how, utcnow())
+    log.info("post.done", reply_id=reply_id, post_id=post_id, how=how)
+    return post_id
+
+
+def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
+    """Post an approved reply exactly once; returns the platform post id."""
+    now = utcnow()
+    stale = now - timedelta(seconds=deps.settings.stuck_after_s)
+    with transaction(deps.sessions) as s:
+        claimed = claims.claim_reply(s, reply_id, stale, now)
+        if claimed is None:
+            log.info("post.skip", reply_id=reply_id)
+            return None
+        target = s.scalar(select(Mention.platform_post_id).where(Mention.id == claimed.mention_id))
+        if not take_post_budget(s, deps.settings, deps.bot_user_id, utcnow()):
+            # Out of posting budget: wait, approved, for the sweeper to hand replies out in
+            # priority order as the windows refill (premium_plus first).
+            claims.release_reply(s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET)
+            log.info("post.waiting_budget", reply_id=reply_id)
+            return None
+    assert target is not None
+    try:
+        return _post_claimed(deps, reply_id, claimed, target)
+    except Exception:
+        # Back to approved: the retry counts another attempt, so it reconciles first.
+        _release(deps, reply_id)
+        raise
+
+
+def _post_claimed(
+    deps: ReplyDeps, reply_id: int, claimed: claims.ClaimedReply, target: str
+) -> str | None:
+    """Post a reply this worker has claimed, looking for an earlier copy on a retry."""
+    try:
+        if claimed.attempts > 1:
+            # A previous attempt may have reached X before dying: look before posting again.
+            existing = deps.platform.find_reply(deps.bot_user_id, target)
+            if existing:
+                return _posted(deps, reply_id, existing, Reason.RECONCILED)
+        post_id = deps.platform.create_reply(claimed.text, target)
+    except DuplicatePost:
+        existing = deps.platform.find_reply(deps.bot_user_id, target)
+        if existing:
+            return _posted(deps, reply_id, existing, Reason.RECONCILED)
+        fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
+        return None
+    except RateLimited as exc:
+        _release(deps, reply_id)
+        raise TryLater("rate limited", countdown=max(1.0, exc.reset_at - time.time())) from None
+    except TransientPlatformError as exc:
+        _release(deps, reply_id)
+        raise TryLater(str(exc)) from None
+    except PermanentPlatformError as exc:
+        fail(deps, reply_id, Reason.PLATFORM_REFUSED, str(exc))
+        return None
+    return _posted(deps, reply_id, post_id, Reason.POSTED)

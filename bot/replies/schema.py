@@ -1,0 +1,44 @@
+"""The one reply the bot may give to a mention."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from bot.db.base import Base, enum_column
+from bot.mentions.schema import Mention
+from bot.vocab import Moderation, ReplyStatus
+
+
+class Reply(Base):
+    """The one reply the bot may give to a mention."""
+
+    __tablename__ = "replies"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    # Unique: the last line of defence for "at most one reply per mention".
+    mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), unique=True)
+    text: Mapped[str] = mapped_column(Text)
+    status: Mapped[ReplyStatus] = mapped_column(
+        enum_column(ReplyStatus, "reply_status"), index=True
+    )
+    reason: Mapped[str | None] = mapped_column(String(64))
+    detail: Mapped[str | None] = mapped_column(Text)
+    model: Mapped[str] = mapped_column(String(128))
+    # pre: waits for a moderator; post: posted, then reviewed; auto: no review.
+    moderation: Mapped[str] = mapped_column(String(8), server_default=Moderation.AUTO.value)
+    prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
+    generation_s: Mapped[float] = mapped_column(server_default="0")
+    ttft_s: Mapped[float | None] = mapped_column()
+    platform_post_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    attempts: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    approved_at: Mapped[datetime | None]
+    posting_at: Mapped[datetime | None]
+    posted_at: Mapped[datetime | None]
+    failed_at: Mapped[datetime | None]
+
+    mention: Mapped[Mention] = relationship()

@@ -1,0 +1,24 @@
+"""How bot/ hands committed work to the queue without importing workers/ (DESIGN.md §1).
+
+The composition root (bot.cli) gives the listener, the sweeper and the dashboard a
+TaskSender; workers.sender.CelerySender is the real one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+
+class TaskSender(Protocol):
+    """Sends tasks for rows that are already committed."""
+
+    def send_generate(
+        self, mention_ids: Sequence[int], priorities: Mapping[int, int] | None = None
+    ) -> None:
+        """Queue generation for these committed mentions (0 = most urgent)."""
+        ...
+
+    def send_post(self, reply_ids: Sequence[int]) -> None:
+        """Queue posting for these committed, approved replies."""
+        ...

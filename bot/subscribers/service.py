@@ -1,0 +1,429 @@
+"""What an operator asks about subscribers and changes: lookups, listings, grants and blocks.
+
+The CLI (`mentionbot subscribers|tiers`) and the dashboard call these inside one transaction
+per request. Every request is checked before anything is written; a request the operator has
+to fix raises OperatorError (the transaction then rolls back). Its message names the request's
+fields as `{field}`, so each front end shows them its own way (`--note` on the command line).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass
+from datetime import UTC, date, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy.orm import Session, aliased
+
+from bot.db.base import utcnow
+from bot.errors import OperatorError
+from bot.mentions.schema import Mention, PlatformUser
+from bot.subscribers import quotas
+from bot.subscribers.schema import TierOverride
+from bot.subscribers.tiers import (
+    FROM_X,
+    Policy,
+    active,
+    active_override,
+    add_override,
+    effective_tier,
+    history,
+    policies,
+    revoke,
+    tier_from_subscription,
+)
+from bot.vocab import BLOCKED, OverrideAction, Tier, UnknownTierError, parse_tier
+
+ACTOR_MAX = 64  # tier_overrides.actor is VARCHAR(64)
+
+
+def _iso(moment: datetime | None) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+@dataclass(frozen=True)
+class OverrideView:
+    """One grant or block, detached from the session."""
+
+    id: int
+    action: str
+    tier: str | None
+    until: datetime | None
+    note: str
+    actor: str
+    created_at: datetime
+    revoked_at: datetime | None
+    revoked_by: str | None
+
+    @classmethod
+    def of(cls, row: TierOverride) -> OverrideView:
+        """A view of one override row."""
+        return cls(
+            row.id,
+            row.action,
+            row.tier,
+            row.until,
+            row.note,
+            row.actor,
+            row.created_at,
+            row.revoked_at,
+            row.revoked_by,
+        )
+
+    def status(self, now: datetime) -> str:
+        """active, revoked or expired."""
+        if self.revoked_at is not None:
+            return "revoked"
+        if self.until is not None and self.until <= now:
+            return "expired"
+        return "active"
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """JSON-ready, with its status at `now`."""
+        return {
+            "id": self.id,
+            "action": self.action,
+            "tier": self.tier,
+            "until": _iso(self.until),
+            "note": self.note,
+            "actor": self.actor,
+            "created_at": _iso(self.created_at),
+            "revoked_at": _iso(self.revoked_at),
+            "revoked_by": self.revoked_by,
+            "status": self.status(now),
+        }
+
+
+@dataclass(frozen=True)
+class Subscriber:
+    """A platform user as an operator sees it: both tiers, the override in force, activity."""
+
+    id: int
+    platform_id: str
+    username: str
+    display_name: str
+    subscription_type: str | None
+    platform_tier: str
+    effective_tier: str
+    override: OverrideView | None
+    mentions: int
+    first_seen: datetime | None
+    last_seen: datetime | None
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "id": self.id,
+            "platform_id": self.platform_id,
+            "username": self.username,
+            "display_name": self.display_name,
+            "subscription_type": self.subscription_type,
+            "platform_tier": self.platform_tier,
+            "effective_tier": self.effective_tier,
+            "override": self.override.to_dict(now) if self.override else None,
+            "mentions": self.mentions,
+            "first_seen": _iso(self.first_seen),
+            "last_seen": _iso(self.last_seen),
+        }
+
+
+@dataclass(frozen=True)
+class QuotaUse:
+    """Replies used in the current window against the effective tier's limit."""
+
+    window: str
+    used: int
+    limit: int | None
+    window_start: datetime
+    resets_at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            "used": self.used,
+            "limit": self.limit,
+            "window_start": _iso(self.window_start),
+            "resets_at": _iso(self.resets_at),
+        }
+
+
+@dataclass(frozen=True)
+class SubscriberDetail:
+    """One subscriber, every override it ever had, its quota use."""
+
+    subscriber: Subscriber
+    history: list[OverrideView]
+    quota: list[QuotaUse]
+    policy: Policy | None
+
+    def to_dict(self, now: datetime) -> dict[str, Any]:
+        """JSON-ready."""
+        return {
+            **self.subscriber.to_dict(now),
+            "policy": policy_dict(self.policy) if self.policy else None,
+            "quota": {q.window: q.to_dict() for q in self.quota},
+            "history": [h.to_dict(now) for h in self.history],
+        }
+
+
+def policy_dict(policy: Policy) -> dict[str, Any]:
+    """A policy as JSON-ready fields."""
+    return asdict(policy)
+
+
+def default_actor() -> str:
+    """Who the history records when no actor is given: $USER, else `operator`."""
+    return (os.environ.get("USER") or "").strip() or "operator"
+
+
+def _mentions_count() -> Any:
+    return (
+        select(func.count())
+        .select_from(Mention)
+        .where(Mention.author_id == PlatformUser.id)
+        .correlate(PlatformUser)
+        .scalar_subquery()
+    )
+
+
+def find_user(session: Session, ref: str) -> PlatformUser:
+    """A user by @username, username (case-insensitive, as on X) or platform id."""
+    name = ref.strip()
+    handle = name.removeprefix("@")
+    if not handle:
+        raise OperatorError("no user given")
+    if not name.startswith("@") and handle.isdigit():
+        by_id = session.scalars(
+            select(PlatformUser).where(PlatformUser.platform_id == handle)
+        ).first()
+        if by_id is not None:
+            return by_id
+    found = list(
+        session.scalars(
+            select(PlatformUser)
+            .where(func.lower(PlatformUser.username) == handle.lower())
+            .order_by(PlatformUser.updated_at.desc(), PlatformUser.id.desc())
+        )
+    )
+    if not found:
+        raise OperatorError(
+            "unknown user {ref}: the bot has never seen them (a user must mention the bot "
+            "once before an operator can look them up, grant them a tier or block them)",
+            ref=repr(ref),
+        )
+    if len(found) > 1:
+        raise OperatorError(
+            "{ref} matches {n} users (X usernames change hands); use a platform id: {ids}",
+            ref=repr(ref),
+            n=len(found),
+            ids=", ".join(u.platform_id for u in found),
+        )
+    return found[0]
+
+
+def _subscriber(
+    user: PlatformUser, tier: str, override: TierOverride | None, mentions: int
+) -> Subscriber:
+    return Subscriber(
+        id=user.id,
+        platform_id=user.platform_id,
+        username=user.username,
+        display_name=user.display_name,
+        subscription_type=user.subscription_type,
+        platform_tier=tier_from_subscription(user.subscription_type),
+        effective_tier=str(tier),
+        override=OverrideView.of(override) if override is not None else None,
+        mentions=int(mentions or 0),
+        first_seen=user.first_seen_at,
+        last_seen=user.updated_at,
+    )
+
+
+def list_subscribers(
+    session: Session,
+    *,
+    tier: str | None = None,
+    blocked: bool = False,
+    limit: int = 50,
+    now: datetime | None = None,
+) -> list[Subscriber]:
+    """Users most recently seen first, optionally only one effective tier (or the blocked).
+
+    The effective tier is computed in SQL (the same rules as tiers.effective_tier: the
+    newest active override, else X's subscription_type) so the filter and the limit hold.
+    """
+    wanted = _wanted_tier(tier, blocked, limit)
+    now = now or utcnow()
+    newest = (
+        select(TierOverride.user_id, func.max(TierOverride.id).label("id"))
+        .where(active(now))
+        .group_by(TierOverride.user_id)
+        .subquery()
+    )
+    override = aliased(TierOverride)
+    platform_tier: ColumnElement[str] = case(
+        *[(PlatformUser.subscription_type == x, t.value) for x, t in FROM_X.items()],
+        else_=Tier.NONE.value,
+    )
+    effective: ColumnElement[str] = case(
+        (override.action == OverrideAction.BLOCK.value, BLOCKED),
+        (override.tier.is_not(None), override.tier),
+        else_=platform_tier,
+    )
+    stmt = (
+        select(PlatformUser, override, effective.label("effective"), _mentions_count())
+        .outerjoin(newest, newest.c.user_id == PlatformUser.id)
+        .outerjoin(override, override.id == newest.c.id)
+        .order_by(PlatformUser.updated_at.desc(), PlatformUser.id.desc())
+        .limit(limit)
+    )
+    if wanted is not None:
+        stmt = stmt.where(effective == wanted)
+    return [
+        _subscriber(user, eff, row, count)
+        for user, row, eff, count in session.execute(stmt).tuples()
+    ]
+
+
+def _parse_tier(name: str) -> Tier:
+    try:
+        return parse_tier(name)
+    except UnknownTierError as exc:
+        raise OperatorError("{message}", message=str(exc)) from None
+
+
+def _wanted_tier(tier: str | None, blocked: bool, limit: int) -> str | None:
+    """The effective tier a listing filters on, checked."""
+    if tier is not None and tier != BLOCKED:
+        _parse_tier(tier)
+    if blocked and tier not in (None, BLOCKED):
+        raise OperatorError("{blocked} and {tier} select different users; give one")
+    if limit < 1:
+        raise OperatorError("{limit} must be at least 1")
+    return BLOCKED if blocked else tier
+
+
+def subscriber_detail(session: Session, ref: str, now: datetime | None = None) -> SubscriberDetail:
+    """One user: tiers, the override in force, every override ever, quota use now."""
+    now = now or utcnow()
+    user = find_user(session, ref)
+    mentions = session.scalar(select(_mentions_count()).where(PlatformUser.id == user.id)) or 0
+    tier = effective_tier(session, user, now)
+    sub = _subscriber(user, tier, active_override(session, user.id, now), mentions)
+    policy = policies(session).get(tier)  # None when blocked
+    quota = []
+    for window, window_s, limit in (
+        ("hour", quotas.HOUR, policy.replies_per_hour if policy else None),
+        ("day", quotas.DAY, policy.replies_per_day if policy else None),
+    ):
+        start = quotas.window_start(now, window_s)
+        quota.append(
+            QuotaUse(
+                window=window,
+                used=quotas.used(session, quotas.user_key(user.id, window), window_s, now),
+                limit=limit,
+                window_start=start,
+                resets_at=start + timedelta(seconds=window_s),
+            )
+        )
+    return SubscriberDetail(
+        sub, [OverrideView.of(r) for r in history(session, user.id)], quota, policy
+    )
+
+
+def parse_until(until: str | None, days: int | None, now: datetime) -> datetime | None:
+    """`until` (a date: through the end of that day, UTC; or an ISO time) or `days` from now.
+
+    None means for good. A moment that is not in the future is refused.
+    """
+    if until is not None and days is not None:
+        raise OperatorError("give {until} or {days}, not both")
+    if days is not None:
+        if days < 1:
+            raise OperatorError("{days} must be at least 1")
+        return now + timedelta(days=days)
+    if until is None:
+        return None
+    text = until.strip()
+    moment: datetime
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        try:
+            moment = datetime.fromisoformat(text)
+        except ValueError:
+            raise OperatorError(
+                "{until} {value} is not a date (2026-12-31) or an ISO time "
+                "(2026-12-31T18:00:00+00:00)",
+                value=repr(until),
+            ) from None
+        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    else:
+        # A date means through that whole day (UTC): the override ends at the next midnight.
+        moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
+    if moment <= now:
+        raise OperatorError(
+            "{until} {value} is in the past ({when})", value=repr(until), when=moment.isoformat()
+        )
+    return moment
+
+
+def _checked_note(note: str) -> str:
+    text = note.strip()
+    if not text:
+        raise OperatorError("{note} must say why (it is kept in the history)")
+    return text
+
+
+def _checked_actor(actor: str | None) -> str:
+    name = (actor if actor is not None else default_actor()).strip()
+    if not name:
+        raise OperatorError("{actor} must not be empty")
+    if len(name) > ACTOR_MAX:
+        raise OperatorError("{actor} must be at most {n} characters", n=ACTOR_MAX)
+    return name
+
+
+def override_user(
+    session: Session,
+    ref: str,
+    action: OverrideAction,
+    *,
+    tier: str | None = None,
+    until: datetime | None,
+    note: str,
+    actor: str | None,
+    now: datetime | None = None,
+) -> tuple[PlatformUser, OverrideView]:
+    """Grant a tier to (or block) a user the bot has seen, until a moment or for good.
+
+    A grant is refused while the user is blocked: the newer grant would silently lift the
+    block, so the operator unblocks first.
+    """
+    now = now or utcnow()
+    if action == OverrideAction.GRANT and tier is None:
+        raise OperatorError("a grant needs a {tier}")
+    granted = _parse_tier(tier) if action == OverrideAction.GRANT and tier else None
+    text, who = _checked_note(note), _checked_actor(actor)
+    if until is not None and until <= now:
+        raise OperatorError("{until} {when} is in the past", when=until.isoformat())
+    user = find_user(session, ref)
+    current = active_override(session, user.id, now)
+    if granted is not None and current is not None and current.action == OverrideAction.BLOCK:
+        raise OperatorError(
+            "@{user} is blocked (override #{id}); unblock them first",
+            user=user.username,
+            id=current.id,
+        )
+    row = add_override(session, user.id, action, text, who, tier=granted, until=until)
+    return user, OverrideView.of(row)
+
+
+def end_overrides(
+    session: Session, ref: str, action: OverrideAction, actor: str | None
+) -> tuple[PlatformUser, int]:
+    """Revoke a user's active grants or blocks; returns how many ended."""
+    who = _checked_actor(actor)
+    user = find_user(session, ref)
+    return user, revoke(session, user.id, action, who)

@@ -1,0 +1,227 @@
+"""Subscriber tiers: X's subscription_type, operator overrides, and each tier's policy."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+import structlog
+from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy.orm import Session
+
+from bot.db.base import utcnow
+from bot.subscribers.schema import TierOverride, TierPolicy
+from bot.vocab import BLOCKED, Moderation, OverrideAction, Tier, UnknownTierError, parse_tier
+from models.xlength import MAX_WEIGHTED_LENGTH, fits
+
+log = structlog.get_logger(__name__)
+
+# X's user.fields subscription_type values (DESIGN.md section 4).
+FROM_X: dict[str, Tier] = {
+    "None": Tier.NONE,
+    "Basic": Tier.BASIC,
+    "Premium": Tier.PREMIUM,
+    "PremiumPlus": Tier.PREMIUM_PLUS,
+}
+_warned: set[str] = set()
+
+
+class TieredUser(Protocol):
+    """What the tier of a platform user depends on (a bot.mentions.schema.PlatformUser)."""
+
+    id: int
+    subscription_type: str | None
+
+
+def tier_from_subscription(subscription_type: str | None) -> Tier:
+    """Map X's value to a tier; a value X may add later counts as `none` (logged once).
+
+    This is X's vocabulary, not ours: an unknown value here is X's news, not a broken tier.
+    """
+    if subscription_type is None:
+        return Tier.NONE
+    tier = FROM_X.get(subscription_type)
+    if tier is None:
+        if subscription_type not in _warned:
+            _warned.add(subscription_type)
+            log.warning("tiers.unknown_subscription_type", value=subscription_type[:40])
+        return Tier.NONE
+    return tier
+
+
+def active(now: datetime) -> ColumnElement[bool]:
+    """The SQL condition of an override in force at `now`."""
+    return TierOverride.revoked_at.is_(None) & or_(
+        TierOverride.until.is_(None), TierOverride.until > now
+    )
+
+
+def active_override(session: Session, user_id: int, now: datetime) -> TierOverride | None:
+    """The newest override in force for a user, if any."""
+    return session.scalars(
+        select(TierOverride)
+        .where(TierOverride.user_id == user_id, active(now))
+        .order_by(TierOverride.id.desc())
+        .limit(1)
+    ).first()
+
+
+def effective_tier(session: Session, user: TieredUser, now: datetime | None = None) -> str:
+    """An active override's tier (or BLOCKED), else the platform's."""
+    override = active_override(session, user.id, now or utcnow())
+    if override is not None:
+        if override.action == OverrideAction.BLOCK:
+            return BLOCKED
+        return parse_tier(str(override.tier))
+    return tier_from_subscription(user.subscription_type)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """A tier's policy, detached from the session."""
+
+    tier: str
+    answered: bool
+    replies_per_hour: int
+    replies_per_day: int
+    max_output_tokens: int
+    priority: int
+    moderation: str
+    upsell_text: str | None
+    upsell_every_days: int
+
+
+def policies(session: Session) -> dict[str, Policy]:
+    """Every tier's policy."""
+    return {
+        p.tier: Policy(
+            p.tier,
+            p.answered,
+            p.replies_per_hour,
+            p.replies_per_day,
+            p.max_output_tokens,
+            p.priority,
+            p.moderation,
+            p.upsell_text,
+            p.upsell_every_days,
+        )
+        for p in session.scalars(select(TierPolicy))
+    }
+
+
+def policy_for(tier_policies: dict[str, Policy], tier: str | None) -> Policy:
+    """The policy of `tier`; a tier without one is an error, never another tier's policy."""
+    policy = tier_policies.get(tier or "")
+    if policy is None:
+        raise UnknownTierError(
+            f"no policy for tier {tier!r} (known: {', '.join(sorted(tier_policies))}); "
+            "run `mentionbot db upgrade`"
+        )
+    return policy
+
+
+def add_override(
+    session: Session,
+    user_id: int,
+    action: OverrideAction,
+    note: str,
+    actor: str,
+    *,
+    tier: str | None = None,
+    until: datetime | None = None,
+) -> TierOverride:
+    """Grant a user a tier or block them (until a date, or for good); history is kept."""
+    if (action == OverrideAction.GRANT) != (tier is not None):
+        raise ValueError("a grant names a tier; a block does not")
+    row = TierOverride(
+        user_id=user_id,
+        action=action,
+        tier=parse_tier(tier) if tier is not None else None,
+        until=until,
+        note=note,
+        actor=actor,
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def revoke(session: Session, user_id: int, action: OverrideAction, actor: str) -> int:
+    """End every active override of that kind for a user; returns how many ended."""
+    now = utcnow()
+    result = session.execute(
+        update(TierOverride)
+        .where(TierOverride.user_id == user_id, TierOverride.action == action, active(now))
+        .values(revoked_at=now, revoked_by=actor)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def history(session: Session, user_id: int) -> list[TierOverride]:
+    """Every override a user ever had, oldest first (revoked and expired ones included)."""
+    return list(
+        session.scalars(
+            select(TierOverride).where(TierOverride.user_id == user_id).order_by(TierOverride.id)
+        )
+    )
+
+
+_INT_LIMIT = 2**31 - 1  # the columns are 32-bit INTEGERs
+_INT_MIN = {
+    "replies_per_hour": 0,
+    "replies_per_day": 0,
+    "max_output_tokens": 1,  # vLLM refuses max_tokens=0
+    "priority": 0,
+    "upsell_every_days": 0,
+}
+# The longest X handle, to check an upsell template still fits one post once filled in.
+_LONGEST_USERNAME = "x" * 15
+
+
+def _checked(name: str, value: object) -> object:
+    """One validated policy field value; raises ValueError with an operator-facing message."""
+    if name == "answered":
+        if not isinstance(value, bool):
+            raise ValueError("answered must be true or false")
+        return value
+    if name in _INT_MIN:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValueError(f"{name} must be a whole number")
+        high = 9 if name == "priority" else _INT_LIMIT
+        if not _INT_MIN[name] <= value <= high:
+            raise ValueError(f"{name} must be between {_INT_MIN[name]} and {high}, not {value}")
+        return value
+    if name == "moderation":
+        if value not in set(Moderation):
+            modes = ", ".join(m.value for m in Moderation)
+            raise ValueError(f"moderation must be one of {modes}, not {value!r}")
+        return Moderation(str(value))
+    if name == "upsell_text":
+        if value is None:
+            return None
+        if not isinstance(value, str) or not value.strip():
+            raise ValueError("upsell text must not be empty (remove it instead)")
+        if not fits(value.replace("{username}", _LONGEST_USERNAME)):
+            raise ValueError(
+                f"upsell text must fit one post ({MAX_WEIGHTED_LENGTH} weighted characters "
+                "with {username} filled in)"
+            )
+        return value
+    raise ValueError(f"unknown policy field {name!r}")
+
+
+def set_policy(session: Session, tier: str, **changes: object) -> Policy:
+    """Change the given fields of a tier's policy; every value is checked before any is set."""
+    known = parse_tier(tier)
+    checked = {name: _checked(name, value) for name, value in changes.items()}
+    row = session.get(TierPolicy, known.value, with_for_update=True)
+    if row is None:
+        raise ValueError(f"tier {tier!r} has no policy; run `mentionbot db upgrade`")
+    for name, value in checked.items():
+        setattr(row, name, value)
+    row.updated_at = utcnow()
+    session.flush()
+    log.info("tiers.policy_set", tier=tier, fields=sorted(checked))
+    return policies(session)[known.value]

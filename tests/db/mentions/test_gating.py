@@ -1,0 +1,204 @@
+"""decide() on real Postgres, every test rolled back: each reason, tiers as the gate sees
+them, upsell periods, the per-conversation cap and loop cool-downs.
+
+The clock is always passed in (`now`), so window boundaries, override expiry, upsell periods
+and loop cool-downs are exact; the `ingest` tests decide a whole batch with one `now`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import timedelta
+
+import pytest
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.mentions.gating import GatingRules
+from bot.mentions.ingest import upsert_author
+from bot.mentions.schema import Mention, PlatformUser
+from bot.subscribers import tiers
+from bot.subscribers.schema import TierOverride
+from bot.vocab import MentionStatus, OverrideAction
+from tests.fixtures.factories.mentions import NOW, Gate, new_author, user_of
+from tests.fixtures.factories.subscribers import force_policy, units_total, units_used
+
+
+@pytest.fixture()
+def s(db: sessionmaker[Session]) -> Iterator[Session]:
+    """One session inside the test's rolled-back transaction."""
+    with db() as session:
+        yield session
+
+
+def test_decisions_record_the_tier_and_priority(s: Session) -> None:
+    gate = Gate(s)
+    plus, prem = gate(new_author("PremiumPlus")), gate(new_author("Premium"))
+    assert (plus.accepted, plus.tier, plus.priority) == (True, "premium_plus", 0)
+    assert (prem.accepted, prem.tier, prem.priority) == (True, "premium", 3)
+    assert plus.quota_taken and prem.quota_taken
+    stored = s.execute(select(Mention.priority).where(Mention.id == gate.last_id)).scalar_one()
+    assert stored == 3
+
+
+@pytest.mark.parametrize(
+    ("subscription_type", "tier", "reason"),
+    [
+        ("PremiumPlus", "premium_plus", "accepted"),
+        ("Premium", "premium", "accepted"),
+        ("Basic", "basic", "upsell"),
+        ("None", "none", "upsell"),
+        (None, "none", "upsell"),
+        ("Gold", "none", "upsell"),
+    ],
+)
+def test_subscription_type_maps_to_a_tier(
+    s: Session, subscription_type: str | None, tier: str, reason: str
+) -> None:
+    assert tiers.tier_from_subscription(subscription_type) == tier
+    decision = Gate(s)(new_author(subscription_type))
+    assert (decision.tier, decision.reason) == (tier, reason)
+
+
+def test_a_grant_with_expiry_holds_until_its_end_then_the_platform_tier_is_back(
+    s: Session,
+) -> None:
+    gate = Gate(s)
+    free = new_author(None)
+    uid = upsert_author(s, free)
+    until = NOW + timedelta(days=1)
+    tiers.add_override(s, uid, OverrideAction.GRANT, "trial", "ops", tier="premium", until=until)
+    assert tiers.effective_tier(s, user_of(s, free), NOW) == "premium"
+    assert gate(free, now=NOW).reason == "accepted"
+    last = gate(free, now=until - timedelta(seconds=1))
+    assert (last.reason, last.tier) == ("accepted", "premium")
+    expired = gate(free, now=until)
+    assert (expired.reason, expired.tier) == ("upsell", "none")
+    assert gate(free, now=until + timedelta(hours=1)).reason == "not_subscribed"
+
+    # A grant upgrades a paying user too; the newest active override wins; revoking ends it.
+    prem = new_author("Premium")
+    pid = upsert_author(s, prem)
+    tiers.add_override(
+        s, pid, OverrideAction.GRANT, "partner", "ops", tier="premium_plus", until=None
+    )
+    assert (gate(prem).tier, gate(prem).priority) == ("premium_plus", 0)
+    assert tiers.revoke(s, pid, OverrideAction.GRANT, actor="ops") == 1
+    assert gate(prem).tier == "premium"
+    # History is kept: the grant is still there, marked revoked by whom.
+    rows = s.scalars(select(TierOverride).where(TierOverride.user_id == pid)).all()
+    assert [(r.action, r.tier, r.revoked_by) for r in rows] == [("grant", "premium_plus", "ops")]
+    with pytest.raises(ValueError, match="unknown tier"):
+        tiers.add_override(s, pid, OverrideAction.GRANT, "", "ops", tier="gold", until=None)
+
+
+def test_block_and_unblock(s: Session) -> None:
+    gate = Gate(s)
+    prem = new_author("Premium")
+    uid = upsert_author(s, prem)
+    tiers.add_override(s, uid, OverrideAction.BLOCK, "harassment", "ops")
+    blocked = gate(prem)
+    assert (blocked.accepted, blocked.reason, blocked.tier) == (False, "blocked", "blocked")
+    assert units_used(s, uid, "hour", NOW) == 0  # a blocked mention takes no quota
+    assert tiers.revoke(s, uid, OverrideAction.BLOCK, actor="ops") == 1
+    assert gate(prem).reason == "accepted"
+    assert tiers.revoke(s, uid, OverrideAction.BLOCK, actor="ops") == 0
+
+    # A block with an end date lapses by itself.
+    tiers.add_override(
+        s, uid, OverrideAction.BLOCK, "cool off", "ops", until=NOW + timedelta(hours=2)
+    )
+    assert gate(prem, now=NOW + timedelta(hours=1)).reason == "blocked"
+    assert gate(prem, now=NOW + timedelta(hours=2)).reason == "accepted"
+
+
+def test_an_answered_tier_with_no_budget_is_quota_hour(s: Session) -> None:
+    force_policy(s, "premium", replies_per_hour=0)
+    assert Gate(s)(new_author("Premium")).reason == "quota_hour"
+
+
+def test_the_upsell_is_sent_at_most_once_per_period(s: Session) -> None:
+    force_policy(s, "none", upsell_every_days=30)
+    gate, free = Gate(s), new_author(None)
+    times = [
+        NOW,
+        NOW + timedelta(hours=1),
+        NOW + timedelta(days=29, hours=23),
+        NOW + timedelta(days=30, seconds=1),
+        NOW + timedelta(days=31),
+    ]
+    assert gate.reasons(free, times) == [
+        "upsell",
+        "not_subscribed",
+        "not_subscribed",
+        "upsell",
+        "not_subscribed",
+    ]
+    uid = user_of(s, free).id
+    assert units_total(s, uid, "hour") == 0  # unanswered tiers take no quota
+    # Basic is not answered either; a shorter period; no text means no upsell at all.
+    force_policy(s, "basic", upsell_every_days=7)
+    basic = new_author("Basic")
+    week = [NOW, NOW + timedelta(days=6), NOW + timedelta(days=7, seconds=1)]
+    assert gate.reasons(basic, week) == ["upsell", "not_subscribed", "upsell"]
+    force_policy(s, "none", upsell_text=None)
+    assert gate(new_author(None)).reason == "not_subscribed"
+
+
+def test_upsell_period_is_per_user(s: Session) -> None:
+    gate = Gate(s)
+    assert [gate(new_author(None)).reason for _ in range(3)] == ["upsell"] * 3
+
+
+def test_conversation_cap_defaults_to_three(s: Session) -> None:
+    assert GatingRules().thread_cap == 3
+    gate = Gate(s)
+    users = [new_author("Premium") for _ in range(5)]
+    reasons = [gate(u, conversation="c1").reason for u in users[:4]]
+    assert reasons == ["accepted", "accepted", "accepted", "thread_cap"]
+    assert units_total(s, user_of(s, users[3]).id, "hour") == 0  # no quota for a capped one
+    assert gate(users[3], conversation="c2").reason == "accepted"
+    # A failed mention got no reply: it no longer counts against the thread.
+    first = s.scalar(
+        select(Mention.id).where(Mention.conversation_id == "c1").order_by(Mention.id).limit(1)
+    )
+    s.execute(update(Mention).where(Mention.id == first).values(status=MentionStatus.FAILED))
+    assert gate(users[4], conversation="c1").reason == "accepted"
+    assert gate(users[4], conversation="c1").reason == "thread_cap"
+    # Answered mentions (reason rewritten to "answered") still count.
+    s.execute(
+        update(Mention)
+        .where(Mention.conversation_id == "c1", Mention.reason == "accepted")
+        .values(status=MentionStatus.ANSWERED, reason="answered")
+    )
+    assert gate(new_author("Premium"), conversation="c1").reason == "thread_cap"
+    assert Gate(s, GatingRules(thread_cap=10))(users[0], conversation="c1").reason == "accepted"
+
+
+def test_loop_cools_the_account_down(s: Session) -> None:
+    rules = GatingRules(loop_max_per_minute=3, loop_cooldown_s=600, thread_cap=100)
+    gate, bot2 = Gate(s, rules), new_author("Premium")
+    burst = [NOW + timedelta(seconds=10 * i) for i in range(4)]
+    assert gate.reasons(bot2, burst, conversation="c-loop") == ["accepted"] * 3 + ["loop"]
+    until = burst[3] + timedelta(seconds=600)
+    assert (
+        s.scalar(
+            select(PlatformUser.cooldown_until).where(PlatformUser.platform_id == bot2.platform_id)
+        )
+        == until
+    )
+    # Cooled down everywhere, not just in that conversation, until cooldown_until.
+    assert gate(bot2, now=NOW + timedelta(minutes=5), conversation="c-other").reason == "loop"
+    assert gate(bot2, now=until - timedelta(seconds=1)).reason == "loop"
+    # Another account in the same conversation is not affected.
+    assert gate(new_author("Premium"), now=burst[3], conversation="c-loop").reason == "accepted"
+    assert gate(bot2, now=until, conversation="c-loop").reason == "accepted"
+
+
+def test_mentions_spread_out_do_not_count_as_a_loop(s: Session) -> None:
+    rules = GatingRules(loop_max_per_minute=2, thread_cap=100)
+    gate, user = Gate(s, rules), new_author("PremiumPlus")
+    spaced = [NOW + timedelta(seconds=30 * i) for i in range(6)]
+    assert gate.reasons(user, spaced, conversation="c-slow") == ["accepted"] * 6
+    # Without a conversation there is nothing to count.
+    assert gate.reasons(user, [NOW] * 4) == ["accepted"] * 4

@@ -1,0 +1,144 @@
+"""The post service on real Postgres and the sandbox over HTTP (no model needed): exactly one
+post per reply across redeliveries, rate limits, server errors and duplicate text, and the
+bot's posting budget."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from bot.platform.x import XPlatform
+from bot.replies.deps import ReplyDeps, TryLater
+from bot.replies.post import post_reply
+from bot.replies.schema import Reply
+from bot.replies.sweep import sweep
+from bot.settings import Settings
+from bot.vocab import ReplyStatus
+from models.llm_client import VLLMClient
+from tests.fixtures.factories.platform import bot_replies, sandbox_mention
+from tests.fixtures.factories.replies import approved_reply
+
+
+def _deps(url: str, db: sessionmaker[Session], bot_id: str) -> ReplyDeps:
+    settings = Settings(x_api_url=url, stuck_after_s=60)
+    return ReplyDeps(
+        sessions=db,
+        platform=XPlatform.from_settings(settings),
+        # Posting never calls the model; an address nothing listens on proves it.
+        llm=VLLMClient("http://127.0.0.1:9", "unused", timeout_s=0.1, max_retries=0),
+        settings=settings,
+        bot_user_id=bot_id,
+        bot_username="mentionbot",
+        persona="",
+    )
+
+
+def _reply(db: sessionmaker[Session], reply_id: int) -> Reply:
+    with db() as s:
+        reply = s.get(Reply, reply_id)
+        assert reply is not None
+        return reply
+
+
+def test_posts_once_and_a_second_delivery_does_nothing(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    reply_id, target = approved_reply(sandbox.url, db)
+    post_id = post_reply(deps, reply_id)
+    assert post_id is not None
+    assert post_reply(deps, reply_id) is None
+    reply = _reply(db, reply_id)
+    assert reply.status == ReplyStatus.POSTED and reply.platform_post_id == post_id
+    assert [p["id"] for p in bot_replies(sandbox.url, bot_user["id"], target)] == [post_id]
+
+
+def test_rate_limit_hands_the_reply_back_with_a_countdown(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    reply_id, target = approved_reply(sandbox.url, db)
+    httpx.post(
+        f"{sandbox.url}/sandbox/faults",
+        json={"endpoint": "create_tweet", "rate_limit": {"limit": 0, "window_s": 30}},
+        timeout=10,
+    ).raise_for_status()
+    with pytest.raises(TryLater) as info:
+        post_reply(deps, reply_id)
+    assert info.value.countdown is not None and 1 <= info.value.countdown <= 31
+    assert _reply(db, reply_id).status == ReplyStatus.APPROVED
+    httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
+    assert post_reply(deps, reply_id) is not None
+    assert len(bot_replies(sandbox.url, bot_user["id"], target)) == 1
+
+
+def test_server_error_retries_and_posts_once(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    reply_id, target = approved_reply(sandbox.url, db)
+    httpx.post(
+        f"{sandbox.url}/sandbox/faults",
+        json={"endpoint": "create_tweet", "error_ratio": 1.0, "status": 503},
+        timeout=10,
+    ).raise_for_status()
+    with pytest.raises(TryLater):
+        post_reply(deps, reply_id)
+    httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
+    assert post_reply(deps, reply_id) is not None
+    assert _reply(db, reply_id).attempts == 2
+    assert len(bot_replies(sandbox.url, bot_user["id"], target)) == 1
+
+
+def test_duplicate_403_reconciles_with_the_existing_reply(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    reply_id, target = approved_reply(sandbox.url, db, text="same words")
+    # Our reply already reached X (a worker died before recording it).
+    existing = deps.platform.create_reply("same words", target)
+    assert post_reply(deps, reply_id) == existing
+    reply = _reply(db, reply_id)
+    assert reply.status == ReplyStatus.POSTED and reply.reason == "reconciled"
+    assert len(bot_replies(sandbox.url, bot_user["id"], target)) == 1
+
+
+def test_duplicate_text_elsewhere_fails_with_a_reason(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    reply_id, _ = approved_reply(sandbox.url, db, text="said before")
+    other_target = sandbox_mention(sandbox.url, "778", "other", "@mentionbot another")
+    deps.platform.create_reply("said before", other_target)
+    assert post_reply(deps, reply_id) is None
+    reply = _reply(db, reply_id)
+    assert reply.status == ReplyStatus.POST_FAILED and reply.reason == "duplicate_content"
+
+
+def test_posting_budget_holds_replies_and_releases_them_by_priority(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps.settings = deps.settings.model_copy(update={"post_budget_15m": 1})
+    first, _ = approved_reply(sandbox.url, db, text="first")
+    assert post_reply(deps, first) is not None
+    # The budget is spent: three more wait, approved, instead of failing.
+    waiting = []
+    for priority, text in ((9, "free"), (0, "premium plus"), (3, "premium")):
+        reply_id, _ = approved_reply(
+            sandbox.url, db, text, author_id=str(900 + priority), priority=priority
+        )
+        assert post_reply(deps, reply_id) is None
+        waiting.append(reply_id)
+    with db() as s:
+        rows = s.scalars(select(Reply).where(Reply.id.in_(waiting))).all()
+        assert {r.status for r in rows} == {ReplyStatus.APPROVED}
+        assert {r.reason for r in rows} == {"waiting_budget"}
+    assert sweep(db, deps.settings, bot_user["id"]).post == []  # nothing left to hand out
+    # Two more posts allowed: the sweeper hands out the most urgent first.
+    roomier = deps.settings.model_copy(update={"post_budget_15m": 3})
+    assert sweep(db, roomier, bot_user["id"]).post == [waiting[1], waiting[2]]

@@ -1,0 +1,283 @@
+"""Model profiles: one definition of every vLLM flag, checked with vLLM's own parser."""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from bot.cli import app
+from models.profile import COMMON_ARGS, serve_command
+from models.profiles import (
+    LOCAL_PROFILE,
+    PROFILES,
+    UnknownProfileError,
+    get_profile,
+    markdown_table,
+)
+from models.serving.server import ServeConfig, build_command
+
+REPO = Path(__file__).resolve().parents[3]
+REQUIRED = {"tiny-moe", "qwen3-30b-a3b", "gpt-oss-20b", "mixtral-8x7b", "grok-1", "grok-2"}
+
+# Runs in a subprocess: importing vLLM pulls in torch (~14 s, ~1 GB), which stays out of
+# the pytest process. vLLM 0.32 keeps the server's parser in
+# vllm.entrypoints.launchers.cli_args (vllm.entrypoints.openai.cli_args is gone).
+_PARSE_WITH_VLLM = r"""
+import contextlib, io, json, sys
+from vllm.engine.arg_utils import AsyncEngineArgs
+from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
+from vllm.utils.argparse_utils import FlexibleArgumentParser
+
+FIELDS = (
+    "model", "served_model_name", "tensor_parallel_size", "enable_expert_parallel", "dtype",
+    "quantization", "max_model_len", "gpu_memory_utilization", "max_num_seqs",
+    "kv_cache_dtype", "scheduling_policy", "override_generation_config", "enforce_eager",
+    "trust_remote_code",
+)
+out = {}
+for name, argv in json.load(sys.stdin).items():
+    err = io.StringIO()
+    try:
+        with contextlib.redirect_stderr(err):
+            args = make_arg_parser(FlexibleArgumentParser()).parse_args(argv)
+            validate_parsed_serve_args(args)
+            engine = AsyncEngineArgs.from_cli_args(args)
+    except SystemExit as exc:
+        out[name] = {"error": f"exit {exc.code}: {err.getvalue()[-800:]}"}
+        continue
+    out[name] = {f: getattr(engine, f) for f in FIELDS}
+    out[name].update(host=args.host, port=args.port)
+print(json.dumps(out, default=str))
+"""
+
+
+def _argv(name: str) -> list[str]:
+    """The serve command of a profile, as the server sees it (without `python -m module`)."""
+    profile = get_profile(name)
+    model = "/models/local" if profile.built_locally else None
+    return serve_command(profile, "moe", "0.0.0.0", 8000, model=model)[3:]
+
+
+@pytest.fixture(scope="module")
+def parsed_by_vllm() -> dict[str, dict[str, Any]]:
+    """Every profile's arguments as vLLM 0.32's own parser and EngineArgs understand them."""
+    proc = subprocess.run(
+        [sys.executable, "-c", _PARSE_WITH_VLLM],
+        input=json.dumps({name: _argv(name) for name in PROFILES}),
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-4000:]
+    result: dict[str, dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return result
+
+
+def test_required_profiles_exist() -> None:
+    assert set(PROFILES) >= REQUIRED
+    assert all(name == p.name for name, p in PROFILES.items())
+    assert get_profile(LOCAL_PROFILE).built_locally
+    assert get_profile(LOCAL_PROFILE).cpu_engine == "works"
+    grok1 = get_profile("grok-1")
+    assert grok1.architecture == "Grok1ModelForCausalLM"
+    assert "not instruction-tuned" in grok1.notes
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_profile_args_parse_with_vllms_own_parser(
+    name: str, parsed_by_vllm: dict[str, dict[str, Any]]
+) -> None:
+    profile = get_profile(name)
+    got = parsed_by_vllm[name]
+    assert "error" not in got, got.get("error")
+    assert got["model"] == (profile.checkpoint or "/models/local")
+    assert got["served_model_name"] in (["moe"], "moe")
+    assert (got["host"], got["port"]) == ("0.0.0.0", 8000)
+    assert got["tensor_parallel_size"] == profile.tensor_parallel_size
+    assert got["enable_expert_parallel"] == profile.enable_expert_parallel
+    assert got["dtype"] == (profile.dtype or "auto")
+    assert got["quantization"] == profile.quantization
+    assert got["max_model_len"] == profile.max_model_len
+    if profile.gpu_memory_utilization is not None:
+        assert got["gpu_memory_utilization"] == profile.gpu_memory_utilization
+    assert got["max_num_seqs"] == profile.max_num_seqs
+    assert got["kv_cache_dtype"] == (profile.kv_cache_dtype or "auto")
+    assert got["scheduling_policy"] == "priority"
+    assert got["override_generation_config"] == profile.sampling.generation_config()
+    assert got["enforce_eager"] == ("--enforce-eager" in profile.extra_args)
+    assert got["trust_remote_code"] == ("--trust-remote-code" in profile.extra_args)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_every_profile_runs_priority_scheduling_and_writes_each_flag_once(name: str) -> None:
+    args = _argv(name)
+    flags = [a for a in args if a.startswith("--")]
+    assert len(flags) == len(set(flags)), flags
+    i = args.index(COMMON_ARGS[0])
+    assert args[i : i + len(COMMON_ARGS)] == list(COMMON_ARGS)
+
+
+@pytest.mark.parametrize("name", sorted(PROFILES))
+def test_tensor_parallel_size_equals_gpus_where_used(name: str) -> None:
+    profile = get_profile(name)
+    if profile.tensor_parallel_size > 1:
+        assert profile.tensor_parallel_size == profile.gpus
+    if profile.enable_expert_parallel:
+        assert profile.tensor_parallel_size > 1
+    assert (profile.gpus == 0) == profile.hardware.startswith("CPU")
+
+
+def test_grok_profiles_need_eight_gpus_and_an_older_vllm() -> None:
+    for name in ("grok-1", "grok-2"):
+        profile = get_profile(name)
+        assert (profile.gpus, profile.tensor_parallel_size) == (8, 8)
+        assert profile.vllm_image == "vllm/vllm-openai:v0.24.0"
+
+
+def test_inconsistent_profiles_are_refused() -> None:
+    qwen = get_profile("qwen3-30b-a3b")
+    with pytest.raises(ValueError, match="tensor_parallel_size"):
+        dataclasses.replace(qwen, tensor_parallel_size=2)
+    with pytest.raises(ValueError, match="--max-model-len"):
+        dataclasses.replace(qwen, extra_args=("--max-model-len", "4096"))
+    with pytest.raises(ValueError, match="expert parallelism"):
+        dataclasses.replace(qwen, enable_expert_parallel=True)
+
+
+def test_unknown_profile_error_lists_the_names() -> None:
+    with pytest.raises(UnknownProfileError) as info:
+        get_profile("no-such-model")
+    assert all(name in str(info.value) for name in PROFILES)
+
+    result = CliRunner().invoke(app, ["model", "serve", "--profile", "no-such-model"])
+    assert result.exit_code != 0
+    assert "no-such-model" in result.output and "qwen3-30b-a3b" in result.output
+
+
+def test_a_locally_built_profile_needs_a_model_dir() -> None:
+    with pytest.raises(ValueError, match="built locally"):
+        serve_command(get_profile(LOCAL_PROFILE), "x", "127.0.0.1", 8000)
+
+
+def test_profiles_json_shape() -> None:
+    result = CliRunner().invoke(app, ["model", "profiles", "--json"])
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert isinstance(data, list)
+    assert [item["name"] for item in data] == list(PROFILES)
+    for item in data:
+        profile = get_profile(item["name"])
+        assert item["checkpoint"] == profile.checkpoint
+        assert item["gpus"] == profile.gpus
+        assert item["vllm_args"] == profile.vllm_args()
+        assert all(isinstance(a, str) for a in item["vllm_args"])
+        assert item["architecture"] == profile.architecture
+        assert item["tensor_parallel_size"] == profile.tensor_parallel_size
+        assert item["sampling"]["temperature"] == profile.sampling.temperature
+        assert {"hardware", "notes", "cpu_engine", "extra_args", "vllm_image"} <= set(item)
+
+
+def test_profiles_table_lists_every_profile() -> None:
+    result = CliRunner().invoke(app, ["model", "profiles"])
+    assert result.exit_code == 0, result.output
+    for name in PROFILES:
+        assert name in result.output
+
+
+def test_readme_table_is_generated_from_the_profiles() -> None:
+    readme = (REPO / "README.md").read_text()
+    assert all(f"`{name}`" in readme for name in PROFILES)
+    assert markdown_table() in readme, (
+        "README's profile table is stale: paste `mentionbot model profiles --markdown`"
+    )
+
+
+def test_launcher_default_is_the_tiny_moe_profile() -> None:
+    cmd = build_command(ServeConfig(model="/m", served_model_name="x", port=1234))
+    profile_cmd = serve_command(get_profile(LOCAL_PROFILE), "x", "127.0.0.1", 1234, model="/m")
+    assert cmd == [*profile_cmd, "--distributed-executor-backend", "uni"]
+    short = build_command(ServeConfig(model="/m", served_model_name="x", max_model_len=512))
+    assert short[short.index("--max-model-len") + 1] == "512"
+    assert short.count("--max-model-len") == 1
+    with pytest.raises(ValueError, match="--max-num-seqs"):
+        build_command(
+            ServeConfig(model="/m", served_model_name="x", extra_args=["--max-num-seqs", "8"])
+        )
+
+
+def test_no_model_flag_is_written_outside_the_profiles() -> None:
+    # The launcher, the fixture, the demo and the CLI take the tiny MoE's flags from its
+    # profile; a literal here would be a second definition.
+    flags = ("--max-model-len", "--max-num-seqs", "--scheduling-policy", "--enforce-eager")
+    for rel in (
+        "models/serving/server.py",
+        "tests/fixtures/engine.py",
+        "bot/cli/demo.py",
+        "bot/cli/model.py",
+        "bot/cli/local_engine.py",
+    ):
+        text = (REPO / rel).read_text()
+        assert [f for f in flags if f in text] == [], rel
+
+
+@pytest.mark.parametrize(
+    "rel",
+    [
+        "models/__init__.py",
+        "models/serving/__init__.py",
+        "models/profile.py",
+        "models/profiles.py",
+        "models/serving/serve_profile.py",
+    ],
+)
+def test_profile_modules_import_only_the_standard_library(rel: str) -> None:
+    tree = ast.parse((REPO / rel).read_text())
+    imported: set[str] = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            imported |= {alias.name.split(".")[0] for alias in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            imported.add(node.module.split(".")[0])
+    allowed = set(sys.stdlib_module_names) | {"__future__", "models"}
+    assert imported - allowed == set(), rel
+    if rel == "models/serving/serve_profile.py":
+        from_models = {
+            node.module
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("models")
+        }
+        assert from_models == {"models.profile", "models.profiles"}
+
+
+def test_serve_profile_runs_without_site_packages() -> None:
+    # -S: no site-packages at all, as in a container that only has the standard library
+    # and models/; any third-party or bot/ import would fail or show up here.
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-S",
+            "-c",
+            "import sys, models.serving.serve_profile as m; m.main(['--print', 'grok-2']); "
+            "print(sorted(k for k in sys.modules if k.split('.')[0] in "
+            "('bot', 'workers', 'httpx', 'vllm', 'torch', 'pydantic')))",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=60,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    printed, leaked = proc.stdout.strip().splitlines()
+    assert "xai-org/grok-2" in printed
+    assert leaked == "[]"
