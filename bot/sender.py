@@ -19,6 +19,8 @@ class TaskSender(Protocol):
         """Queue generation for these committed mentions (0 = most urgent)."""
         ...
 
-    def send_post(self, reply_ids: Sequence[int]) -> None:
-        """Queue posting for these committed, approved replies."""
+    def send_post(
+        self, reply_ids: Sequence[int], priorities: Mapping[int, int] | None = None
+    ) -> None:
+        """Queue posting for these committed, approved replies (0 = most urgent)."""
         ...

@@ -123,6 +123,28 @@ class Settings(BaseSettings):
     post_budget_15m: int = Field(100, description="Posts the bot may make per 15 minutes.")
     post_budget_24h: int = Field(10_000, description="Posts the bot may make per 24 hours.")
 
+    # moderation and the dashboard
+    review_ttl_s: float = Field(
+        21600.0,
+        description="A reply waiting for review longer than this is rejected (review_expired).",
+    )
+    review_claim_s: float = Field(
+        300.0, description="How long a moderator's claim on a review item lasts."
+    )
+    dashboard_secret: SecretStr | None = Field(
+        None,
+        description="Signs the dashboard's session cookies (a random one per start if unset).",
+    )
+    dashboard_secure_cookies: bool = Field(
+        False, description="Send the dashboard's session cookie over HTTPS only (Secure)."
+    )
+    login_failures_per_account: int = Field(
+        5, description="Failed sign-ins per account per 15 minutes before it is throttled."
+    )
+    login_failures_per_address: int = Field(
+        20, description="Failed sign-ins per client address per 15 minutes before throttling."
+    )
+
     metrics_port: int | None = Field(
         None, description="Serve Prometheus metrics on this port (listener and worker)."
     )

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from bot.db.base import Base
 from bot.mentions import schema as mentions_schema
+from bot.moderation import schema as moderation_schema
 from bot.replies import schema as replies_schema
 from bot.subscribers import schema as subscribers_schema
 
-SCHEMAS = (mentions_schema, subscribers_schema, replies_schema)
+SCHEMAS = (mentions_schema, subscribers_schema, replies_schema, moderation_schema)
 metadata = Base.metadata

@@ -22,7 +22,8 @@ class MentionStatus(StrEnum):
 
 
 class ReplyStatus(StrEnum):
-    """pending_review → approved | rejected; approved → posting → posted | post_failed."""
+    """pending_review → approved | rejected; approved → posting → posted | post_failed;
+    posted → taken_down; a shadow tier's reply is shadowed (final, never posted)."""
 
     PENDING_REVIEW = "pending_review"
     APPROVED = "approved"
@@ -30,6 +31,10 @@ class ReplyStatus(StrEnum):
     POSTING = "posting"
     POSTED = "posted"
     POST_FAILED = "post_failed"
+    # A shadow tier's reply: generated and recorded for review, never posted.
+    SHADOWED = "shadowed"
+    # Posted, then deleted from the platform by a moderator.
+    TAKEN_DOWN = "taken_down"
 
 
 class Tier(StrEnum):
@@ -46,11 +51,13 @@ BLOCKED: Final = "blocked"
 
 
 class Moderation(StrEnum):
-    """When a tier's replies are reviewed: pre (before posting), post (after), auto (never)."""
+    """When a tier's replies are reviewed: pre (before posting), post (after), auto (never),
+    shadow (generated and recorded for review, never posted: to try a model or persona)."""
 
     PRE = "pre"
     POST = "post"
     AUTO = "auto"
+    SHADOW = "shadow"
 
 
 class OverrideAction(StrEnum):
@@ -88,9 +95,15 @@ class Reason(StrEnum):
     POSTED = "posted"
     RECONCILED = "reconciled"
     WAITING_BUDGET = "waiting_budget"
+    POSTING_PAUSED = "posting_paused"
     # a reply that failed
     DUPLICATE_CONTENT = "duplicate_content"
     PLATFORM_REFUSED = "platform_refused"
+    # moderation: a reply a moderator (or the review deadline) stopped or took down
+    MODERATOR_REJECTED = "moderator_rejected"
+    REVIEW_EXPIRED = "review_expired"
+    TAKEN_DOWN = "taken_down"
+    SHADOW = "shadow"
     # either, when the system gives up
     STUCK = "stuck"
     RETRIES_EXHAUSTED = "retries_exhausted"
@@ -113,6 +126,47 @@ DECISION_REASONS: tuple[Reason, ...] = (
     Reason.QUOTA_HOUR,
     Reason.QUOTA_DAY,
 )
+
+
+class Flag(StrEnum):
+    """What moderators are warned of on a reply, set when it was generated."""
+
+    URL_REMOVED = "url_removed"  # the output rules removed a link
+    MENTION_REMOVED = "mention_removed"  # ... or an @mention
+    TRUNCATED = "truncated"  # cut at X's length limit
+    REGENERATED = "regenerated"  # the first answer was empty or a refusal
+    PERSONA_OVERLAP = "persona_overlap"  # words of the system prompt in the reply
+    INJECTION_LIKE = "injection_like"  # the mention reads like a prompt injection
+
+
+class Role(StrEnum):
+    """What a dashboard account may do: moderators review; admins also run the bot."""
+
+    MODERATOR = "moderator"
+    ADMIN = "admin"
+
+
+class AuditAction(StrEnum):
+    """Every moderator action the audit log records."""
+
+    SIGN_IN = "sign_in"
+    APPROVE = "approve"
+    EDIT = "edit"
+    REJECT = "reject"
+    REGENERATE = "regenerate"
+    TAKE_DOWN = "take_down"
+    MARK_REVIEWED = "mark_reviewed"
+    NOTE = "note"
+    GRANT = "grant"
+    REVOKE = "revoke"
+    BLOCK = "block"
+    UNBLOCK = "unblock"
+    SET_POLICY = "set_policy"
+    PAUSE_POSTING = "pause_posting"
+    RESUME_POSTING = "resume_posting"
+    ADD_MODERATOR = "add_moderator"
+    REMOVE_MODERATOR = "remove_moderator"
+    RESET_PASSWORD = "reset_password"  # noqa: S105 (an action name, not a password)
 
 
 class UnknownTierError(ValueError):

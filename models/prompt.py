@@ -32,6 +32,18 @@ _SPECIAL_TOKEN = re.compile(
     r"|<(?:start|end)_of_turn>",
     re.IGNORECASE,
 )
+# What prompt injections say, in the forms seen in the wild: flagged for moderators (the
+# prompt already keeps the text inert; this is about who is trying).
+_INJECTION = re.compile(
+    r"\b(?:ignore|disregard|forget|override)\b[^.\n]{0,40}\b(?:instructions?|rules|prompt|"
+    r"guidelines|above|previous)\b"
+    r"|\b(?:system|developer|hidden|initial|original)\s+(?:prompt|message|instructions?)\b"
+    r"|\b(?:reveal|print|show|repeat|output|leak|tell me)\b[^.\n]{0,30}\b(?:your|the)\s+"
+    r"(?:instructions?|rules|prompt|persona|guidelines)\b"
+    r"|\byou\s+are\s+now\b|\bact\s+as\b|\bjailbreak|\bdeveloper\s+mode\b|\bDAN\b"
+    r"|<\|[a-z_]+\|>|\[/?INST\]|<</?SYS>>",
+    re.IGNORECASE,
+)
 _USERNAME_JUNK = re.compile(r"[^A-Za-z0-9_]")
 _MAX_USERNAME = 15
 
@@ -102,6 +114,11 @@ def build_messages(
         {"role": "system", "content": system},
         {"role": "user", "content": "\n\n".join(parts)},
     ]
+
+
+def looks_like_injection(text: str) -> bool:
+    """Whether a post reads like an attempt to instruct the model (a flag for moderators)."""
+    return _INJECTION.search(text) is not None
 
 
 def neutralise(text: str) -> str:

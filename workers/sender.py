@@ -24,10 +24,13 @@ class CelerySender:
             priority = (priorities or {}).get(mention_id)
             self.app.send_task(TASK_GENERATE, args=[mention_id], priority=priority)
 
-    def send_post(self, reply_ids: Sequence[int]) -> None:
-        """Queue one post task per reply."""
+    def send_post(
+        self, reply_ids: Sequence[int], priorities: Mapping[int, int] | None = None
+    ) -> None:
+        """Queue one post task per reply, at its mention's priority when known."""
         for reply_id in reply_ids:
-            self.app.send_task(TASK_POST, args=[reply_id])
+            priority = (priorities or {}).get(reply_id)
+            self.app.send_task(TASK_POST, args=[reply_id], priority=priority)
 
     def resend(self, swept: SweepResult) -> None:
         """Send again what a sweep handed back (the sweep task and `mentionbot sweep`)."""

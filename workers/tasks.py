@@ -62,10 +62,15 @@ def _run(
 
 
 def register(app: Celery) -> None:
-    """Register the tasks on `app` (called by the factory)."""
+    """Register the tasks on `app` (called by the factory).
+
+    Not shared (`shared=False`): a shared task is added to every app created afterwards,
+    so a second app in one process (the demo's dashboard, tests) would get the first app's
+    callables, with its max_retries.
+    """
     max_retries = app.conf.mentionbot_settings.task_max_retries
 
-    @app.task(name=TASK_GENERATE, bind=True, max_retries=max_retries)
+    @app.task(name=TASK_GENERATE, bind=True, max_retries=max_retries, shared=False)
     def generate_reply(self: Task, mention_id: int) -> None:
         with bound(self, mention_id=mention_id):
             deps = deps_for(self.app)
@@ -89,7 +94,7 @@ def register(app: Celery) -> None:
                     TASK_POST, args=[reply_id], priority=self.request.delivery_info.get("priority")
                 )
 
-    @app.task(name=TASK_POST, bind=True, max_retries=max_retries)
+    @app.task(name=TASK_POST, bind=True, max_retries=max_retries, shared=False)
     def post_reply(self: Task, reply_id: int) -> None:
         with bound(self, reply_id=reply_id):
             deps = deps_for(self.app)
@@ -100,7 +105,7 @@ def register(app: Celery) -> None:
                 lambda reason, detail: post.fail(deps, reply_id, reason, detail),
             )
 
-    @app.task(name=TASK_SWEEP, bind=True)
+    @app.task(name=TASK_SWEEP, bind=True, shared=False)
     def sweep(self: Task) -> None:
         with bound(self):
             deps = deps_for(self.app)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import func
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -15,4 +16,16 @@ def insert_for(session: Session, table: Any) -> Any:
         return postgresql.insert(table)
     if name == "sqlite":
         return sqlite.insert(table)
+    raise NotImplementedError(f"unsupported database dialect: {name}")
+
+
+def hour_bucket(session: Session, column: Any) -> Any:
+    """An expression truncating a timestamp column to its UTC hour, as text ("YYYY-MM-DD HH")."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return func.to_char(
+            func.date_trunc("hour", func.timezone("UTC", column)), "YYYY-MM-DD HH24"
+        )
+    if name == "sqlite":
+        return func.strftime("%Y-%m-%d %H", column)
     raise NotImplementedError(f"unsupported database dialect: {name}")

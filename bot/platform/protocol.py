@@ -99,6 +99,10 @@ class Platform(Protocol):
         """Post `text` as a reply and return the new post's id."""
         ...
 
+    def delete_post(self, post_id: str) -> bool:
+        """Delete one of the bot's posts; False when it was gone already."""
+        ...
+
     def find_reply(self, author_id: str, in_reply_to_post_id: str) -> str | None:
         """The id of a reply by `author_id` to that post, if one exists."""
         ...

@@ -267,6 +267,11 @@ class XPlatform:
         )
         return str(resp.data["id"])
 
+    def delete_post(self, post_id: str) -> bool:
+        """DELETE /2/tweets/:id as the bot; False when X says there was nothing to delete."""
+        resp = self._call(self.client.delete_tweet, post_id, user_auth=True)
+        return bool((resp.data or {}).get("deleted"))
+
     def find_reply(self, author_id: str, in_reply_to_post_id: str) -> str | None:
         """Search the author's posts newer than the target for a reply to it."""
         token: str | None = None

@@ -174,6 +174,15 @@ def release_reply(s: Session, reply_id: int, now: datetime, reason: str | None =
     )
 
 
+def mark_waiting(s: Session, reply_id: int, reason: str) -> None:
+    """An approved reply waits (for the posting switch, say) without being claimed."""
+    s.execute(
+        update(Reply)
+        .where(Reply.id == reply_id, Reply.status == ReplyStatus.APPROVED)
+        .values(reason=reason)
+    )
+
+
 def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason, now: datetime) -> None:
     """posting → posted, with the platform's id and how we know (posted or reconciled)."""
     s.execute(
@@ -213,6 +222,32 @@ def _fail(
     refund_quota(s, mention_id)
     log.warning(flight.failed_event, reason=reason, **{f"{flight.kind}_id": row_id})
     return True
+
+
+def expire_reviews(s: Session, deadline: datetime, now: datetime) -> list[int]:
+    """pending_review since before `deadline` → rejected (review_expired), units given back.
+
+    An answer to a day-old post helps nobody; the system, not the user, failed to answer.
+    """
+    expired = list(
+        s.execute(
+            update(Reply)
+            .where(Reply.status == ReplyStatus.PENDING_REVIEW, Reply.created_at < deadline)
+            .values(
+                status=ReplyStatus.REJECTED,
+                reason=Reason.REVIEW_EXPIRED,
+                decided_at=now,
+                claimed_by=None,
+                claimed_until=None,
+            )
+            .returning(Reply.id, Reply.mention_id)
+        ).tuples()
+    )
+    for _reply_id, mention_id in expired:
+        refund_quota(s, mention_id)
+    if expired:
+        log.info("review.expired", replies=len(expired))
+    return [reply_id for reply_id, _ in expired]
 
 
 def refund_quota(s: Session, mention_id: int) -> bool:

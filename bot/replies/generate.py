@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
@@ -17,14 +18,15 @@ from bot.mentions.schema import PlatformUser
 from bot.platform.protocol import PlatformError
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
-from bot.replies.schema import Reply
+from bot.replies.schema import Reply, ReplyFlag
 from bot.subscribers.tiers import Policy, policies, policy_for
-from bot.vocab import Moderation, Reason, ReplyStatus, UnknownTierError
+from bot.vocab import Flag, Moderation, Reason, ReplyStatus, UnknownTierError
 from models.context import fit_thread
 from models.llm_client import Completion, LLMError, LLMRejected, LLMUnavailable
 from models.postprocess import ReplyPolicy, process_reply
+from models.postprocess.persona import persona_overlap
 from models.profiles import get_profile
-from models.prompt import ContextPost, build_messages
+from models.prompt import ContextPost, build_messages, looks_like_injection
 
 log = structlog.get_logger(__name__)
 
@@ -94,7 +96,7 @@ def _write_reply(
     )
     started = time.perf_counter()
     try:
-        completion, reply_text, reason = complete(deps, messages, policy)
+        answer = complete(deps, messages, policy)
     except LLMUnavailable as exc:
         deps.breaker.record_failure()
         _release(deps, mention_id)
@@ -103,52 +105,90 @@ def _write_reply(
         fail(deps, mention_id, Reason.LLM_REJECTED, str(exc))
         return None
     deps.breaker.record_success()
-    if reason is not None:
-        fail(deps, mention_id, reason, completion.text[:200])
+    if answer.reason is not None:
+        fail(deps, mention_id, answer.reason, answer.completion.text[:200])
         return None
-    reply_id = _store(deps, mention_id, completion, reply_text, policy, started)
+    flags = flags_for(answer, claimed.text, messages[0]["content"])
+    reply_id = _store(deps, mention_id, answer, policy, flags, started)
     log.info(
         "generate.done",
         mention_id=mention_id,
         reply_id=reply_id,
-        completion_tokens=completion.completion_tokens,
+        completion_tokens=answer.completion.completion_tokens,
+        flags=sorted(flags),
     )
-    if reply_id is None or policy.moderation == Moderation.PRE:
+    if reply_id is None or policy.moderation in (Moderation.PRE, Moderation.SHADOW):
         return None  # nothing to post (yet): a moderator approves pre-moderated replies
     return reply_id
+
+
+_CHANGE_FLAGS = {
+    "urls_removed": Flag.URL_REMOVED,
+    "leading_mentions": Flag.MENTION_REMOVED,
+    "mentions_capped": Flag.MENTION_REMOVED,
+    "truncated": Flag.TRUNCATED,
+}
+# Above this share of its word 4-grams from the system prompt, a reply is echoing it.
+PERSONA_OVERLAP_FLAG = 0.2
+
+
+def flags_for(answer: Answer, mention_text: str, system_prompt: str) -> set[Flag]:
+    """What moderators should be told about this reply (stored with it)."""
+    flags = {_CHANGE_FLAGS[c] for c in answer.changes if c in _CHANGE_FLAGS}
+    if answer.attempts > 1:
+        flags.add(Flag.REGENERATED)
+    if persona_overlap(answer.text, system_prompt) >= PERSONA_OVERLAP_FLAG:
+        flags.add(Flag.PERSONA_OVERLAP)
+    if looks_like_injection(mention_text):
+        flags.add(Flag.INJECTION_LIKE)
+    return flags
+
+
+_STATUS = {
+    Moderation.PRE: ReplyStatus.PENDING_REVIEW,
+    Moderation.SHADOW: ReplyStatus.SHADOWED,
+}
 
 
 def _store(
     deps: ReplyDeps,
     mention_id: int,
-    completion: Completion,
-    text: str,
+    answer: Answer,
     policy: Policy,
+    flags: set[Flag],
     started: float,
 ) -> int | None:
-    """Store the reply (unique per mention) and mark the mention answered, in one transaction."""
-    pre = policy.moderation == Moderation.PRE
+    """Store the reply (unique per mention) with its flags and mark the mention answered."""
+    status = _STATUS.get(Moderation(policy.moderation), ReplyStatus.APPROVED)
+    now = utcnow()
     with transaction(deps.sessions) as s:
         reply_id = s.execute(
             insert_for(s, Reply)
             .values(
                 mention_id=mention_id,
-                text=text,
-                # Pre-moderated tiers wait for a moderator; the others post at once.
-                status=ReplyStatus.PENDING_REVIEW if pre else ReplyStatus.APPROVED,
+                text=answer.text,
+                # Pre-moderated tiers wait for a moderator; shadow tiers are only recorded;
+                # the others post at once.
+                status=status,
+                reason=Reason.SHADOW if status == ReplyStatus.SHADOWED else None,
                 moderation=policy.moderation,
-                model=completion.model,
-                prompt_tokens=completion.prompt_tokens,
-                completion_tokens=completion.completion_tokens,
+                model=answer.completion.model,
+                prompt_tokens=answer.completion.prompt_tokens,
+                completion_tokens=answer.completion.completion_tokens,
                 generation_s=time.perf_counter() - started,
-                ttft_s=completion.ttft_s,
-                created_at=utcnow(),
-                approved_at=None if pre else utcnow(),
+                ttft_s=answer.completion.ttft_s,
+                created_at=now,
+                approved_at=now if status == ReplyStatus.APPROVED else None,
             )
             .on_conflict_do_nothing(index_elements=["mention_id"])
             .returning(Reply.id)
         ).scalar_one_or_none()
-        claims.answer_mention(s, mention_id, utcnow())
+        if reply_id is not None and flags:
+            s.add_all(ReplyFlag(reply_id=reply_id, flag=f) for f in sorted(flags))
+        claims.answer_mention(s, mention_id, now)
+        if status == ReplyStatus.SHADOWED:
+            # Nothing reaches the user: a shadow tier's reply costs them nothing.
+            claims.refund_quota(s, mention_id)
     return int(reply_id) if reply_id is not None else None
 
 
@@ -185,13 +225,20 @@ def _counter(deps: ReplyDeps) -> Callable[[str], int]:
     return count
 
 
-def complete(
-    deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy
-) -> tuple[Completion, str, Reason | None]:
-    """Ask the model; an empty answer is asked for once more before the mention fails.
+@dataclass(frozen=True)
+class Answer:
+    """The model's last completion, the text to post ("" when none) and why not, what the
+    output rules changed, and how many completions it took."""
 
-    Returns the last completion, the text to post ("" when none) and the failure reason.
-    """
+    completion: Completion
+    text: str
+    reason: Reason | None
+    changes: tuple[str, ...] = ()
+    attempts: int = 1
+
+
+def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) -> Answer:
+    """Ask the model; an empty answer is asked for once more before the mention fails."""
     settings = deps.settings
     sampling = get_profile(settings.model_profile).sampling
     extra: dict[str, Any] = {
@@ -229,8 +276,8 @@ def complete(
         processed = process_reply(completion.text, reply_policy)
         if processed.posts:
             # One post per mention for now; threads of several posts are not posted yet.
-            return completion, processed.posts[0], None
+            return Answer(completion, processed.posts[0], None, processed.changes, attempt + 1)
         reason = _REJECTED.get(processed.reason or "", Reason.EMPTY_OUTPUT)
         log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None
-    return completion, "", reason
+    return Answer(completion, "", reason, attempts=2)

@@ -25,6 +25,7 @@ from bot.platform.protocol import (
 )
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
+from bot.replies.schema import Switch
 from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.vocab import Reason
@@ -79,11 +80,26 @@ def _posted(deps: ReplyDeps, reply_id: int, post_id: str, how: Reason) -> str:
     return post_id
 
 
+POSTING_SWITCH = "posting_paused"
+
+
+def posting_paused(s: Session) -> bool:
+    """Whether an admin paused all posting (the kill switch)."""
+    switch = s.get(Switch, POSTING_SWITCH)
+    return bool(switch and switch.on)
+
+
 def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
     """Post an approved reply exactly once; returns the platform post id."""
     now = utcnow()
     stale = now - timedelta(seconds=deps.settings.stuck_after_s)
     with transaction(deps.sessions) as s:
+        if posting_paused(s):
+            # Checked before the claim: waiting for an admin is not an attempt. The reply
+            # stays approved; resuming sends every waiting reply again, by priority.
+            claims.mark_waiting(s, reply_id, Reason.POSTING_PAUSED)
+            log.info("post.paused", reply_id=reply_id)
+            return None
         claimed = claims.claim_reply(s, reply_id, stale, now)
         if claimed is None:
             log.info("post.skip", reply_id=reply_id)

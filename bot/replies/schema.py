@@ -1,10 +1,10 @@
-"""The one reply the bot may give to a mention."""
+"""The one reply the bot may give to a mention, its moderation flags, and the posting switch."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Integer, String, Text, func
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, enum_column
@@ -40,5 +40,38 @@ class Reply(Base):
     posting_at: Mapped[datetime | None]
     posted_at: Mapped[datetime | None]
     failed_at: Mapped[datetime | None]
+    # Review: who holds the item (a claim expires), who decided (or looked at a posted
+    # reply) and when; names, not ids, so history survives a removed moderator.
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    claimed_until: Mapped[datetime | None]
+    decided_by: Mapped[str | None] = mapped_column(String(64))
+    decided_at: Mapped[datetime | None]
+    taken_down_at: Mapped[datetime | None]
 
     mention: Mapped[Mention] = relationship()
+
+    # The review queue and the posted list page through status by age.
+    __table_args__ = (Index("ix_replies_status_created_at", "status", "created_at"),)
+
+
+class ReplyFlag(Base):
+    """A warning for moderators, set when the reply was generated (a Flag)."""
+
+    __tablename__ = "reply_flags"
+
+    reply_id: Mapped[int] = mapped_column(
+        ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True
+    )
+    flag: Mapped[str] = mapped_column(String(32), primary_key=True, index=True)
+
+
+class Switch(Base):
+    """An operator's switch for the whole bot account (the posting kill switch)."""
+
+    __tablename__ = "switches"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+    on: Mapped[bool] = mapped_column(Boolean)
+    reason: Mapped[str] = mapped_column(Text, server_default="")
+    changed_by: Mapped[str] = mapped_column(String(64))
+    changed_at: Mapped[datetime]

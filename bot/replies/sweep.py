@@ -16,8 +16,9 @@ from sqlalchemy.orm import Session
 from bot.db.base import utcnow
 from bot.db.engine import SessionFactory, transaction
 from bot.mentions.schema import Mention
+from bot.replies import claims
 from bot.replies.claims import MENTIONS, REPLIES, Flight
-from bot.replies.post import post_budget_left
+from bot.replies.post import post_budget_left, posting_paused
 from bot.replies.schema import Reply
 from bot.settings import Settings
 from bot.vocab import Reason, ReplyStatus
@@ -35,6 +36,7 @@ class SweepResult:
     post: list[int] = field(default_factory=list)
     failed_mentions: list[int] = field(default_factory=list)
     failed_replies: list[int] = field(default_factory=list)
+    expired_reviews: list[int] = field(default_factory=list)
 
 
 def _sweep_stuck(
@@ -102,19 +104,18 @@ def sweep(
         result.generate, result.failed_mentions = _sweep_stuck(
             s, MENTIONS, stale, now, settings.max_attempts
         )
-        result.post, result.failed_replies = _sweep_stuck(
-            s, REPLIES, stale, now, settings.max_attempts
-        )
-        if bot_user_id:
-            for reply_id in _waiting_for_budget(s, settings, bot_user_id, now):
-                if reply_id not in result.post:
-                    result.post.append(reply_id)
-    if result.generate or result.post or result.failed_mentions or result.failed_replies:
-        log.info(
-            "sweep.done",
-            generate=len(result.generate),
-            post=len(result.post),
-            failed_mentions=len(result.failed_mentions),
-            failed_replies=len(result.failed_replies),
-        )
+        review_deadline = now - timedelta(seconds=settings.review_ttl_s)
+        result.expired_reviews = claims.expire_reviews(s, review_deadline, now)
+        # While posting is paused, replies wait where they are: nothing is sent again or
+        # given up on (waiting for an admin is not an attempt).
+        if not posting_paused(s):
+            result.post, result.failed_replies = _sweep_stuck(
+                s, REPLIES, stale, now, settings.max_attempts
+            )
+            if bot_user_id:
+                for reply_id in _waiting_for_budget(s, settings, bot_user_id, now):
+                    if reply_id not in result.post:
+                        result.post.append(reply_id)
+    if any(vars(result).values()):
+        log.info("sweep.done", **{name: len(ids) for name, ids in vars(result).items()})
     return result

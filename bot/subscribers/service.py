@@ -306,8 +306,11 @@ def _wanted_tier(tier: str | None, blocked: bool, limit: int) -> str | None:
 
 def subscriber_detail(session: Session, ref: str, now: datetime | None = None) -> SubscriberDetail:
     """One user: tiers, the override in force, every override ever, quota use now."""
-    now = now or utcnow()
-    user = find_user(session, ref)
+    return detail_of(session, find_user(session, ref), now or utcnow())
+
+
+def detail_of(session: Session, user: PlatformUser, now: datetime) -> SubscriberDetail:
+    """subscriber_detail for a user row the caller already has."""
     mentions = session.scalar(select(_mentions_count()).where(PlatformUser.id == user.id)) or 0
     tier = effective_tier(session, user, now)
     sub = _subscriber(user, tier, active_override(session, user.id, now), mentions)

@@ -118,7 +118,7 @@ class Recorder:
     def __init__(self) -> None:
         self.ids: list[int] = []
 
-    def send_post(self, reply_ids: Any) -> None:
+    def send_post(self, reply_ids: Any, priorities: Any = None) -> None:
         self.posts = [*getattr(self, "posts", []), *reply_ids]
 
     def send_generate(self, mention_ids: Any, priorities: Any = None) -> None:

@@ -26,7 +26,7 @@ class Recorder:
         self.sent: list[int] = []
         self.visible = visible
 
-    def send_post(self, reply_ids: Any) -> None:
+    def send_post(self, reply_ids: Any, priorities: Any = None) -> None:
         self.posts = [*getattr(self, "posts", []), *reply_ids]
 
     def send_generate(self, mention_ids: Any, priorities: Any = None) -> None:
@@ -208,7 +208,7 @@ def test_restart_resends_mentions_committed_but_never_sent(
         def send_generate(self, mention_ids: Any, priorities: Any = None) -> None:
             raise Crash  # the process dies right after its commit
 
-        def send_post(self, reply_ids: Any) -> None:
+        def send_post(self, reply_ids: Any, priorities: Any = None) -> None:
             raise Crash
 
     with pytest.raises(Crash):

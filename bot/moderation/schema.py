@@ -1,0 +1,58 @@
+"""Dashboard accounts, the append-only audit log, and moderators' notes on platform users."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Integer, String, Text, func
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bot.db.base import Base
+
+
+class Moderator(Base):
+    """A dashboard account: a moderator, or an admin who also runs the bot."""
+
+    __tablename__ = "moderators"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(64), unique=True)
+    role: Mapped[str] = mapped_column(String(16))  # a Role
+    password_hash: Mapped[str] = mapped_column(Text)
+    # Bumped by a password reset or a removal: every session signed before it is void.
+    session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    last_sign_in_at: Mapped[datetime | None]
+    removed_at: Mapped[datetime | None]
+
+
+class AuditEntry(Base):
+    """One moderator action; rows are only ever inserted (a trigger refuses the rest)."""
+
+    __tablename__ = "audit_log"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    at: Mapped[datetime] = mapped_column(server_default=func.now(), index=True)
+    actor: Mapped[str] = mapped_column(String(64), index=True)
+    action: Mapped[str] = mapped_column(String(32), index=True)  # an AuditAction
+    # Plain ids, no foreign keys: the record outlives what it is about (a regenerated
+    # reply's row is replaced, a moderator removed).
+    reply_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    mention_id: Mapped[int | None] = mapped_column(Integer)
+    user_id: Mapped[int | None] = mapped_column(Integer, index=True)
+    before_text: Mapped[str | None] = mapped_column(Text)
+    after_text: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+    detail: Mapped[str | None] = mapped_column(Text)
+
+
+class AccountNote(Base):
+    """A moderator's note on a platform user (shown beside everything they post)."""
+
+    __tablename__ = "account_notes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("platform_users.id"), index=True)
+    author: Mapped[str] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
