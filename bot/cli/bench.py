@@ -164,3 +164,57 @@ def _gating_with_progress(
     )
     console.print("reasons: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.reasons.items())))
     return result
+
+
+@app.command("dashboard")
+def bench_dashboard(
+    pending: Annotated[int, typer.Option(help="Replies waiting for review.")] = 1000,
+    reads: Annotated[int, typer.Option(help="Queue page requests to time.")] = 200,
+    approvals: Annotated[int, typer.Option(help="Approvals to time.")] = 100,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The review queue's server time with many items waiting (a scratch Postgres database)."""
+    from rich.console import Console
+
+    from bot.bench import dashboard
+    from bot.bench.scratch import BenchError
+    from workers.celery_app import create_app
+    from workers.sender import CelerySender
+
+    settings = load_settings()
+    # Approvals hand replies to the queue as in production, under a prefix of their own.
+    bench_settings = settings.model_copy(update={"broker_key_prefix": "bench-dashboard:"})
+    console = Console(stderr=True)
+    try:
+        with console.status(f"seeding {pending:,} pending replies, then timing the dashboard"):
+            figures = dashboard.run(
+                bench_settings,
+                CelerySender(create_app(bench_settings)),
+                pending=pending,
+                reads=reads,
+                approvals=approvals,
+            )
+    except BenchError as exc:
+        console.print(f"[red]bench dashboard: {exc}[/red]")
+        raise typer.Exit(2) from None
+    _forget_bench_tasks(bench_settings.broker_url, "bench-dashboard:")
+    meets = figures.queue_p95_ms <= dashboard.TARGET_QUEUE_P95_MS
+    console.print(
+        f"queue p50 {figures.queue_p50_ms:.1f} ms, p95 {figures.queue_p95_ms:.1f} ms "
+        f"({'meets' if meets else 'misses'} the {dashboard.TARGET_QUEUE_P95_MS:.0f} ms target); "
+        f"approve p50 {figures.approve_p50_ms:.1f} ms, with {pending:,} pending"
+    )
+    if as_json:
+        typer.echo(json.dumps(figures.as_dict()))
+
+
+def _forget_bench_tasks(broker_url: str, prefix: str) -> None:
+    """Drop the post tasks the benchmark queued (no worker is meant to run them)."""
+    if not broker_url.startswith("redis"):
+        return
+    import redis
+
+    client = redis.Redis.from_url(broker_url)
+    keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
+    if keys:
+        client.delete(*keys)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from bot.mentions.schema import Mention
     from bot.platform.protocol import Author
     from bot.replies.schema import Reply
+    from bot.sender import TaskSender
 
 FINAL_REPLY = (ReplyStatus.POSTED, ReplyStatus.POST_FAILED, ReplyStatus.REJECTED)
 
@@ -46,13 +47,18 @@ class Outcome:
 
     @property
     def final(self) -> bool:
-        """Nothing more will happen to it."""
+        """Nothing more will happen to it (without a moderator)."""
         m = self.mention
         if m.status in (MentionStatus.IGNORED, MentionStatus.FAILED):
             return True
         return m.status == MentionStatus.ANSWERED and (
             self.reply is not None and self.reply.status in FINAL_REPLY
         )
+
+    @property
+    def waiting_review(self) -> bool:
+        """Its reply waits for a moderator on the dashboard."""
+        return self.reply is not None and self.reply.status == ReplyStatus.PENDING_REVIEW
 
 
 def demo(
@@ -119,6 +125,7 @@ def run_demo(
         duplicates_on_platform,
         inject,
         inject_showcase,
+        pre_moderate_basic,
     )
     from bot.cli.local_engine import local_engine
     from bot.db import migrate
@@ -136,7 +143,9 @@ def run_demo(
         sessions = make_session_factory(make_engine(settings.database_url))
         if showcase:
             block_showcase_user(sessions)
-        me = _start_pipeline(stack, settings, sessions)
+            pre_moderate_basic(sessions)
+        me, sender = _start_pipeline(stack, settings, sessions)
+        dashboard_url = _start_dashboard(stack, settings, sessions, sender, console)
         post_ids = inject(sandbox.url, me.username, mentions)
         showcase_ids = inject_showcase(sandbox.url, me.username) if showcase else []
         every = _wait(sessions, post_ids + showcase_ids, console, timeout_s, exit_when_done)
@@ -150,6 +159,8 @@ def run_demo(
         "outcomes": dict(Counter(f"{o.mention.tier or '-'}:{o.mention.reason}" for o in every)),
         "llm_url": llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine",
         "replies_on_platform": total_posts,
+        "pending_review": sum(1 for o in every if o.waiting_review),
+        "dashboard_url": dashboard_url,
     }
     _print(every, summary, console)
     if as_json:
@@ -157,8 +168,11 @@ def run_demo(
     return summary
 
 
-def _start_pipeline(stack: ExitStack, settings: Settings, sessions: SessionFactory) -> Author:
-    """Celery workers in this process and the listener in a thread; returns the bot account."""
+def _start_pipeline(
+    stack: ExitStack, settings: Settings, sessions: SessionFactory
+) -> tuple[Author, TaskSender]:
+    """Celery workers in this process and the listener in a thread; returns the bot account
+    and the sender the dashboard hands approved replies to."""
     from celery.contrib.testing.worker import start_worker
 
     from bot.mentions.gating import GatingRules
@@ -197,7 +211,49 @@ def _start_pipeline(stack: ExitStack, settings: Settings, sessions: SessionFacto
     thread.start()
     stack.callback(thread.join, 10)
     stack.callback(stop.set)
-    return me
+    return me, CelerySender(celery)
+
+
+DEMO_MODERATOR = "demo"
+
+
+def _start_dashboard(
+    stack: ExitStack,
+    settings: Settings,
+    sessions: SessionFactory,
+    sender: TaskSender,
+    console: Console,
+) -> str:
+    """The moderator dashboard in a thread, with a demo admin whose password is made now."""
+    from bot.cli.dashboard import build_dashboard
+    from bot.db.engine import transaction
+    from bot.moderation.accounts import add_moderator, generate_password
+    from bot.threaded_server import ThreadedServer
+
+    password = generate_password()
+    with transaction(sessions) as s:
+        add_moderator(s, DEMO_MODERATOR, "admin", password, "demo")
+    app = build_dashboard(settings, sessions, sender)
+    server = stack.enter_context(
+        ThreadedServer(app, port=_dashboard_port(), health_path="/healthz")
+    )
+    console.print(
+        f"[bold]dashboard:[/bold] {server.url}  sign in as [bold]{DEMO_MODERATOR}[/bold] "
+        f"with password [bold]{password}[/bold] (made for this run)"
+    )
+    return server.url
+
+
+def _dashboard_port() -> int:
+    """8080 when it is free (easy to remember), else any free port."""
+    import socket
+
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", 8080))
+        except OSError:
+            return 0
+    return 8080
 
 
 def _load(sessions: SessionFactory, post_ids: list[str]) -> list[Outcome]:
@@ -224,9 +280,24 @@ def _wait(
     timeout_s: float,
     exit_when_done: bool,
 ) -> list[Outcome]:
+    """Show progress until every mention is final (or waits for a moderator, with
+    --exit-when-done), or until the time is up or Ctrl-C (the dashboard stays up till then)."""
+    deadline = time.monotonic() + timeout_s
+    try:
+        return _progress(sessions, post_ids, console, deadline, exit_when_done)
+    except KeyboardInterrupt:  # Ctrl-C ends a demo kept running for the dashboard
+        return _load(sessions, post_ids)
+
+
+def _progress(
+    sessions: SessionFactory,
+    post_ids: list[str],
+    console: Console,
+    deadline: float,
+    exit_when_done: bool,
+) -> list[Outcome]:
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    deadline = time.monotonic() + timeout_s
     with Progress(
         SpinnerColumn(),
         TextColumn("{task.description}"),
@@ -248,10 +319,9 @@ def _wait(
                     "answering mentions " + " ".join(f"{k}={v}" for k, v in sorted(counts.items()))
                 ),
             )
-            if done == len(post_ids) and exit_when_done:
+            if exit_when_done and done + sum(o.waiting_review for o in rows) == len(post_ids):
                 return rows
             if time.monotonic() > deadline:
-                console.print(f"[red]timed out after {timeout_s:.0f}s[/red]")
                 return rows
             time.sleep(0.25)
 

@@ -39,8 +39,8 @@ QUINN = SampleAuthor("2000000000000000009", "quinn_premium", "Quinn", "Premium")
 SPAMMY = SampleAuthor("2000000000000000010", "tagger", "Tagger", "Premium")
 BLOCKED = SampleAuthor("2000000000000000011", "blocked_bot", "Blocked", "PremiumPlus")
 SHOWCASE: list[tuple[SampleAuthor, str]] = [
-    (CHEN, "is this true?"),  # basic: not answered, the upsell once
-    (CHEN, "hello again?"),  # basic again: not_subscribed (upsell at most once a period)
+    (CHEN, "is this true? The Eiffel Tower grows in summer."),  # basic: pre-moderated (demo)
+    (CHEN, "what is the tallest mountain in Africa?"),  # waits for a moderator too
     (DANA, "what is this?"),  # free: the upsell
     *[(QUINN, f"question {i} of 12?") for i in range(12)],  # premium: 10 an hour, then quota
     (SPAMMY, "@a @b @c @d @e @f @g look at this"),  # mass-tag spam
@@ -125,6 +125,17 @@ def block_showcase_user(sessions: SessionFactory) -> None:
             s, Author(BLOCKED.id, BLOCKED.username, BLOCKED.name, BLOCKED.subscription_type)
         )
         add_override(s, user_id, OverrideAction.BLOCK, "demo: a known reply-bot", "demo")
+
+
+def pre_moderate_basic(sessions: SessionFactory) -> None:
+    """The demo answers the basic tier with pre-moderation, so the dashboard has replies to
+    approve (the shipped default leaves basic unanswered, with an upsell)."""
+    from bot.subscribers.tiers import set_policy
+
+    with transaction(sessions) as s:
+        set_policy(
+            s, "basic", answered=True, replies_per_hour=10, replies_per_day=50, moderation="pre"
+        )
 
 
 def duplicates_on_platform(sandbox_url: str, bot_user_id: str) -> tuple[int, int]:

@@ -1,0 +1,67 @@
+"""`mentionbot dashboard`: the moderator dashboard, wired to the database, Celery and X."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from bot.cli.common import load_settings, serve_metrics
+from bot.settings import Settings
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from bot.db.engine import SessionFactory
+    from bot.sender import TaskSender
+
+
+def build_dashboard(
+    settings: Settings, sessions: SessionFactory | None = None, sender: TaskSender | None = None
+) -> FastAPI:
+    """The dashboard app on the configured database, Celery broker and platform."""
+    from bot.db.engine import make_engine, make_session_factory
+    from bot.moderation.views_common import DashboardDeps
+    from bot.platform.x import XPlatform
+    from bot.web.app import create_app
+    from workers.celery_app import create_app as create_celery
+    from workers.sender import CelerySender
+
+    deps = DashboardDeps(
+        sessions=sessions or make_session_factory(make_engine(settings.database_url)),
+        settings=settings,
+        sender=sender or CelerySender(create_celery(settings)),
+        platform=XPlatform.from_settings(settings),
+    )
+    return create_app(deps)
+
+
+def watch_queue(sessions: SessionFactory) -> None:
+    """Export the review queue's depth to Prometheus, read at each scrape."""
+    from prometheus_client import Gauge
+
+    from bot.moderation.items import queue_state
+
+    def depth() -> float:
+        with sessions() as s:
+            return float(queue_state(s)[0])
+
+    Gauge("mentionbot_review_queue_depth", "Replies waiting for a moderator.").set_function(depth)
+
+
+def dashboard(host: str = "127.0.0.1", port: int = 8080) -> None:
+    """Serve the moderator dashboard (sign in with an account from `mentionbot moderators`)."""
+    import uvicorn
+
+    from bot.db.engine import make_engine, make_session_factory
+
+    settings = load_settings()
+    if settings.dashboard_secret is None:
+        typer.echo(
+            "dashboard: MENTIONBOT_DASHBOARD_SECRET is not set; sessions end when it restarts",
+            err=True,
+        )
+    sessions = make_session_factory(make_engine(settings.database_url))
+    serve_metrics(settings)
+    watch_queue(sessions)
+    uvicorn.run(build_dashboard(settings, sessions), host=host, port=port, log_level="info")
