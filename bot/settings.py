@@ -159,6 +159,30 @@ class Settings(BaseSettings):
     )
     var_dir: Path = Field(REPO_ROOT / "var", description="Runtime files: SQLite, logs.")
 
+    @field_validator(
+        "x_api_url",
+        "x_bearer_token",
+        "x_consumer_key",
+        "x_consumer_secret",
+        "x_access_token",
+        "x_access_token_secret",
+        "bot_user_id",
+        "llm_api_key",
+        "dashboard_secret",
+        "persona_path",
+        "llm_max_tokens",
+        "llm_temperature",
+        "metrics_port",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # Compose writes `${VAR:-}` as an empty string: that means "not set", never an empty
+        # credential (an empty bearer token would make every read an unsigned 401 on X).
+        if isinstance(value, str) and not value.strip():
+            return None
+        return value
+
     @field_validator("model_profile")
     @classmethod
     def _known_profile(cls, name: str) -> str:

@@ -158,7 +158,7 @@ class XPlatform:
         self.client = client
         self.session = session
         # Reads use the app's bearer token when there is one; otherwise the user context.
-        self._read_user_auth = client.bearer_token is None
+        self.read_user_auth = client.bearer_token is None
 
     @classmethod
     def from_settings(cls, settings: Settings) -> XPlatform:
@@ -236,7 +236,7 @@ class XPlatform:
             expansions=EXPANSIONS,
             tweet_fields=TWEET_FIELDS,
             user_fields=USER_FIELDS,
-            user_auth=self._read_user_auth,
+            user_auth=self.read_user_auth,
         )
         users = (resp.includes or {}).get("users", [])
         return MentionsPage(
@@ -253,7 +253,7 @@ class XPlatform:
             self.client.get_tweets,
             list(ids)[:100],
             tweet_fields=TWEET_FIELDS,
-            user_auth=self._read_user_auth,
+            user_auth=self.read_user_auth,
         )
         return [_post(t) for t in resp.data or []]
 
@@ -283,7 +283,7 @@ class XPlatform:
                 max_results=100,
                 pagination_token=token,
                 tweet_fields=TWEET_FIELDS,
-                user_auth=self._read_user_auth,
+                user_auth=self.read_user_auth,
             )
             for tweet in resp.data or []:
                 if _post(tweet).in_reply_to_post_id == in_reply_to_post_id:

@@ -211,3 +211,75 @@ def test_serve_profile_refuses_unknown_profiles() -> None:
     )
     assert proc.returncode == 2
     assert all(name in proc.stderr for name in PROFILES)
+
+
+# --- what each compose service's process would load and do -------------------------------
+
+# What an operator must set (the `${VAR:?...}` ones), as they would set them.
+OPERATOR_SET = {
+    "POSTGRES_PASSWORD": "pg-pass",
+    "MENTIONBOT_X_CONSUMER_KEY": "ck",
+    "MENTIONBOT_X_CONSUMER_SECRET": "cs",
+    "MENTIONBOT_X_ACCESS_TOKEN": "at",
+    "MENTIONBOT_X_ACCESS_TOKEN_SECRET": "ats",
+    "MENTIONBOT_DASHBOARD_SECRET": "a-long-random-secret",
+}
+
+
+def _resolved(value: Any) -> str:
+    """A compose value with the operator's required variables set and the rest defaulted."""
+
+    def sub(m: re.Match[str]) -> str:
+        return OPERATOR_SET.get(m.group(1)) or m.group(3) or ""
+
+    return _COMPOSE_VAR.sub(sub, str(value))
+
+
+def _service_settings(name: str) -> Any:
+    """The Settings the service's process builds from its environment (as in the container)."""
+    from bot.settings import Settings
+
+    env = {
+        k: _resolved(v) for k, v in (_compose()["services"][name].get("environment") or {}).items()
+    }
+    fields = {
+        k.removeprefix("MENTIONBOT_").lower(): v
+        for k, v in env.items()
+        if k.startswith("MENTIONBOT_")
+        and k.removeprefix("MENTIONBOT_").lower() in Settings.model_fields
+    }
+    return Settings(_env_file=None, **fields)
+
+
+MENTIONBOT_SERVICES = ("migrate", "listener", "generate-worker", "post-worker", "beat", "dashboard")
+
+
+@pytest.mark.parametrize("name", MENTIONBOT_SERVICES)
+def test_each_service_loads_settings_that_work_on_real_x(name: str) -> None:
+    from bot.platform.x import XPlatform
+
+    settings = _service_settings(name)
+    assert settings.database_url.startswith("postgresql+psycopg://mentionbot:pg-pass@")
+    assert settings.x_api_url is None  # the real X
+    # No bearer token set: reads are signed with the bot's OAuth 1.0a user context (an empty
+    # bearer would send `Authorization: Bearer ` and get 401 on every read).
+    assert settings.x_bearer_token is None
+    platform = XPlatform.from_settings(settings)
+    assert platform.client.bearer_token is None and platform.client.consumer_key == "ck"
+    assert platform.read_user_auth is True
+
+
+def test_the_workers_sample_with_the_served_profile() -> None:
+    vllm_env = _compose()["services"]["vllm"]["environment"]
+    served = _resolved(vllm_env["MENTIONBOT_MODEL_PROFILE"])
+    settings = _service_settings("generate-worker")
+    assert settings.model_profile == served == DEFAULT_GPU_PROFILE
+    assert get_profile(settings.model_profile).sampling == get_profile(served).sampling
+    assert settings.llm_model == _resolved(vllm_env["MENTIONBOT_LLM_MODEL"])
+
+
+def test_the_dashboard_signs_its_cookies_and_sends_them_over_https_only() -> None:
+    settings = _service_settings("dashboard")
+    assert settings.dashboard_secret is not None
+    assert settings.dashboard_secret.get_secret_value() == "a-long-random-secret"
+    assert settings.dashboard_secure_cookies is True
