@@ -115,6 +115,10 @@ class Settings(BaseSettings):
     max_attempts: int = Field(
         5, description="Sweeps per mention or reply before it ends failed with a reason."
     )
+    reply_max_age_s: float = Field(
+        21600.0,
+        description="A reply still waiting to go out when its mention is this old ends too_old.",
+    )
 
     # the bot account's platform budgets (X's limits; configurable, never hard-coded)
     read_budget_15m: int = Field(

@@ -96,6 +96,7 @@ class Reason(StrEnum):
     RECONCILED = "reconciled"
     WAITING_BUDGET = "waiting_budget"
     POSTING_PAUSED = "posting_paused"
+    RATE_LIMITED = "rate_limited"
     # a reply that failed
     DUPLICATE_CONTENT = "duplicate_content"
     PLATFORM_REFUSED = "platform_refused"
@@ -104,6 +105,7 @@ class Reason(StrEnum):
     REVIEW_EXPIRED = "review_expired"
     TAKEN_DOWN = "taken_down"
     SHADOW = "shadow"
+    TOO_OLD = "too_old"  # waited longer than reply_max_age_s: an answer nobody needs now
     # either, when the system gives up
     STUCK = "stuck"
     RETRIES_EXHAUSTED = "retries_exhausted"

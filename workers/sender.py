@@ -34,5 +34,5 @@ class CelerySender:
 
     def resend(self, swept: SweepResult) -> None:
         """Send again what a sweep handed back (the sweep task and `mentionbot sweep`)."""
-        self.send_generate(swept.generate)
-        self.send_post(swept.post)
+        self.send_generate(swept.generate, swept.priorities["generate"])
+        self.send_post(swept.post, swept.priorities["post"])

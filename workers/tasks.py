@@ -37,6 +37,22 @@ def bound(task: Task, **ids: Any) -> Iterator[None]:
         structlog.contextvars.unbind_contextvars("task_id", *ids)
 
 
+def _priority(task: Task) -> int | None:
+    info = task.request.delivery_info or {}
+    priority = info.get("priority")
+    return priority if isinstance(priority, int) else None
+
+
+def come_back(task: Task, countdown: float) -> None:
+    """Send this task again after `countdown` s, at its priority, without spending a retry."""
+    task.apply_async(
+        args=task.request.args,
+        countdown=max(1.0, countdown),
+        retries=task.request.retries,
+        priority=_priority(task),
+    )
+
+
 def _run(
     task: Task, call: Callable[[], _T], event: str, give_up: Callable[[str, str], None]
 ) -> _T | None:
@@ -57,7 +73,8 @@ def _run(
         give_up(reason, detail)
         return None
     raise task.retry(
-        countdown=countdown if countdown is not None else backoff(task.request.retries)
+        countdown=countdown if countdown is not None else backoff(task.request.retries),
+        priority=_priority(task),
     )
 
 
@@ -79,7 +96,7 @@ def register(app: Celery) -> None:
                 # retries; the queue waits and the worker resumes once /health answers.
                 wait = max(1.0, deps.breaker.wait_s())
                 generate.park(deps, mention_id)
-                self.apply_async(args=[mention_id], countdown=wait, retries=self.request.retries)
+                come_back(self, wait)
                 log.info("generate.parked", wait_s=round(wait, 1))
                 return
             reply_id = _run(
@@ -90,9 +107,7 @@ def register(app: Celery) -> None:
             )
             if reply_id is not None:
                 # The reply row is committed by now, so the post worker can read it.
-                self.app.send_task(
-                    TASK_POST, args=[reply_id], priority=self.request.delivery_info.get("priority")
-                )
+                self.app.send_task(TASK_POST, args=[reply_id], priority=_priority(self))
 
     @app.task(name=TASK_POST, bind=True, max_retries=max_retries, shared=False)
     def post_reply(self: Task, reply_id: int) -> None:

@@ -83,7 +83,13 @@ def decide(
     policy = policy_for(tier_policies, tier)
     if not policy.answered:
         if policy.upsell_text and _claim_upsell(session, user.id, policy, now):
-            return Decision(False, Reason.UPSELL, tier=tier, upsell_text=policy.upsell_text)
+            return Decision(
+                False,
+                Reason.UPSELL,
+                tier=tier,
+                priority=policy.priority,
+                upsell_text=policy.upsell_text,
+            )
         return Decision(False, Reason.NOT_SUBSCRIBED, tier=tier)
     if post.conversation_id and _answered_in(session, post.conversation_id) >= rules.thread_cap:
         return Decision(False, Reason.THREAD_CAP, tier=tier)

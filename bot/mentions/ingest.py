@@ -38,6 +38,7 @@ class PollResult:
     accepted: list[int] = field(default_factory=list)
     priorities: dict[int, int] = field(default_factory=dict)
     upsells: list[int] = field(default_factory=list)
+    upsell_priorities: dict[int, int] = field(default_factory=dict)
     ignored: int = 0
     complete: bool = True
     wait_s: float = 0.0
@@ -214,6 +215,8 @@ def _count(result: PollResult, stored: Stored, post: Post) -> None:
         result.priorities[stored.mention_id] = decision.priority or 0
     elif stored.upsell_reply_id is not None:
         result.upsells.append(stored.upsell_reply_id)
+        if decision.priority is not None:
+            result.upsell_priorities[stored.upsell_reply_id] = decision.priority
     else:
         result.ignored += 1
     log.info(
@@ -225,13 +228,21 @@ def _count(result: PollResult, stored: Stored, post: Post) -> None:
     )
 
 
-def advance_cursor(session: Session, bot_user_id: str, newest_id: str | None) -> None:
-    """Move the cursor forward (never back) in the caller's transaction."""
+def advance_cursor(
+    session: Session,
+    bot_user_id: str,
+    newest_id: str | None,
+    gap: tuple[str | None, str | None] | None = None,
+) -> None:
+    """Move the cursor forward (never back) in the caller's transaction; `gap`, when given,
+    replaces the unread range (since, until) (None, None) clears it."""
     cursor = session.get(ListenerCursor, bot_user_id, with_for_update=True)
     if cursor is None:
         cursor = ListenerCursor(bot_user_id=bot_user_id, newest_id=None, polls=0)
         session.add(cursor)
     if newest_id and (cursor.newest_id is None or int(newest_id) > int(cursor.newest_id)):
         cursor.newest_id = newest_id
+    if gap is not None:
+        cursor.gap_since_id, cursor.gap_until_id = gap
     cursor.polls = (cursor.polls or 0) + 1
     cursor.updated_at = utcnow()

@@ -27,6 +27,9 @@ log = structlog.get_logger(__name__)
 READ_WINDOW_S = 900  # X's mentions limit is counted per 15 minutes
 
 
+Gap = tuple[str | None, str]  # (since_id, until_id): a part of the timeline not read yet
+
+
 @dataclass
 class _Read:
     """What one paging run fetched, and whether it reached the end."""
@@ -35,6 +38,33 @@ class _Read:
     authors: dict[str, Author] = field(default_factory=dict)
     complete: bool = True
     wait_s: float = 0.0
+    pages: int = 0
+
+    def newest(self) -> str | None:
+        return max((p.id for p in self.posts), key=int, default=None)
+
+    def oldest(self) -> str | None:
+        return min((p.id for p in self.posts), key=int, default=None)
+
+
+def next_gap(
+    since: str | None, gap: Gap | None, back: _Read | None, fresh: _Read | None
+) -> Gap | None:
+    """The unread part of the timeline after this poll.
+
+    X pages newest first, so a run cut short (page cap, rate limit) has read the newest
+    posts and left (its since_id, the oldest post it read) unread. The cursor still moves to
+    the newest post read, and the next polls read the gap (`back`, with since_id/until_id)
+    before anything new, until it closes: each poll continues where the last one stopped.
+    """
+    if back is not None and gap is not None:
+        if not back.complete:
+            oldest = back.oldest()
+            return gap if oldest is None else (gap[0], oldest)
+        gap = None
+    if fresh is not None and not fresh.complete and (oldest := fresh.oldest()) is not None:
+        return (since, oldest)
+    return gap
 
 
 class Listener:
@@ -67,18 +97,25 @@ class Listener:
         self.rules = rules or GatingRules()
         self.read_budget_15m = read_budget_15m
 
-    def since_id(self) -> str | None:
+    def cursor(self) -> tuple[str | None, Gap | None]:
+        """(since_id for new posts, the unread gap if an earlier poll left one)."""
         with transaction(self.sessions) as s:
-            newest = s.scalar(
-                select(ListenerCursor.newest_id).where(
-                    ListenerCursor.bot_user_id == self.bot_user_id
-                )
-            )
+            row = s.execute(
+                select(
+                    ListenerCursor.newest_id,
+                    ListenerCursor.gap_since_id,
+                    ListenerCursor.gap_until_id,
+                ).where(ListenerCursor.bot_user_id == self.bot_user_id)
+            ).first()
+        if row is None:
+            return None, None
+        newest, gap_since, gap_until = row
+        gap = (gap_since, gap_until) if gap_until is not None else None
         if newest is None:
-            return None
+            return None, gap
         # Start a little behind the newest id: X can surface a post late, and a strict
         # since_id would skip it for good. The unique key makes the overlap free.
-        return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s))
+        return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s)), gap
 
     def _take_read_budget(self) -> bool:
         """One mentions request from the bot account's read budget (0 means unlimited)."""
@@ -96,11 +133,11 @@ class Listener:
             return 0.0
         return max(0.0, rl.reset_at - self.clock()) + 1.0
 
-    def _read(self, since_id: str | None) -> _Read:
-        """Page through the timeline newer than since_id, as far as budget and X allow."""
+    def _read(self, since_id: str | None, until_id: str | None, max_pages: int) -> _Read:
+        """Page through the timeline between the ids, as far as budget and X allow."""
         read = _Read()
         token: str | None = None
-        for _ in range(self.max_pages):
+        for _ in range(max_pages):
             if not self._take_read_budget():
                 # Our own budget model (the same fixed windows as the posting budget) says
                 # wait; X's headers may say so too, and _pace() takes the later of the two.
@@ -112,6 +149,7 @@ class Listener:
                 page = self.platform.mentions(
                     self.bot_user_id,
                     since_id=since_id,
+                    until_id=until_id,
                     pagination_token=token,
                     max_results=self.page_size,
                 )
@@ -125,28 +163,37 @@ class Listener:
                 read.wait_s = self.poll_interval_s
                 log.warning("listener.platform_error", error=str(exc))
                 break
+            read.pages += 1
             read.posts.extend(page.posts)
             read.authors.update(page.authors)
             token = page.next_token
             if not token:
                 break
+        else:
+            # The page cap, with pages left: the rest is a gap for the next polls.
+            read.complete = token is None
         return read
 
     def poll_once(self) -> PollResult:
         """Fetch every new page, commit mentions + cursor together, then send tasks."""
-        read = self._read(self.since_id())
-        newest = max((p.id for p in read.posts), key=int, default=None)
+        since, gap = self.cursor()
+        back = self._read(gap[0], gap[1], self.max_pages) if gap is not None else None
+        fresh: _Read | None = None
+        if back is None or (back.complete and back.pages < self.max_pages):
+            fresh = self._read(since, None, self.max_pages - (back.pages if back else 0))
+        new_gap = next_gap(since, gap, back, fresh)
+        read = _merged(back or _Read(), fresh or _Read())
         with transaction(self.sessions) as s:
             result = ingest(s, read.posts, read.authors, self.bot_user_id, self.rules)
-            # An interrupted paging run keeps the old cursor: the next poll re-reads the gap,
-            # and the unique key drops what this one already stored.
-            advance_cursor(s, self.bot_user_id, newest if read.complete else None)
+            # The newest post read moves the cursor, mentions and cursor commit together.
+            changed = (new_gap or (None, None)) if new_gap != gap else None
+            advance_cursor(s, self.bot_user_id, fresh.newest() if fresh else None, changed)
         # Only after commit: a worker must never see a task for a row it cannot read.
         if result.accepted:
             self.sender.send_generate(result.accepted, result.priorities)
         if result.upsells:
-            self.sender.send_post(result.upsells)
-        result.complete = read.complete
+            self.sender.send_post(result.upsells, result.upsell_priorities)
+        result.complete = read.complete and new_gap is None
         result.wait_s = max(read.wait_s, self._pace())
         if result.new:
             log.info(
@@ -166,16 +213,16 @@ class Listener:
         A task sent twice is harmless: the worker's claim lets only one through.
         """
         with transaction(self.sessions) as s:
-            ids = list(
-                s.scalars(
-                    select(Mention.id)
-                    .where(Mention.status == MentionStatus.QUEUED)
-                    .order_by(Mention.id)
-                    .limit(10_000)
-                )
-            )
+            rows = s.execute(
+                select(Mention.id, Mention.priority)
+                .where(Mention.status == MentionStatus.QUEUED)
+                .order_by(Mention.priority.asc().nulls_last(), Mention.id)
+                .limit(10_000)
+            ).all()
+        ids = [r.id for r in rows]
         if ids:
-            self.sender.send_generate(ids)
+            priorities = {r.id: r.priority for r in rows if r.priority is not None}
+            self.sender.send_generate(ids, priorities)
             log.info("listener.resent_queued", count=len(ids))
         return len(ids)
 
@@ -195,3 +242,13 @@ class Listener:
                 wait = self.poll_interval_s
             stop.wait(wait)
         log.info("listener.stop")
+
+
+def _merged(back: _Read, fresh: _Read) -> _Read:
+    return _Read(
+        posts=back.posts + fresh.posts,
+        authors={**back.authors, **fresh.authors},
+        complete=back.complete and fresh.complete,
+        wait_s=max(back.wait_s, fresh.wait_s),
+        pages=back.pages + fresh.pages,
+    )

@@ -69,5 +69,9 @@ class ListenerCursor(Base):
 
     bot_user_id: Mapped[str] = mapped_column(String(32), primary_key=True)
     newest_id: Mapped[str | None] = mapped_column(String(32))
+    # What an interrupted poll (page cap, rate limit) left unread: posts after gap_since_id
+    # and before gap_until_id; the next polls read it first.
+    gap_since_id: Mapped[str | None] = mapped_column(String(32))
+    gap_until_id: Mapped[str | None] = mapped_column(String(32))
     polls: Mapped[int] = mapped_column(BigInteger, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())

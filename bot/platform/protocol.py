@@ -85,6 +85,7 @@ class Platform(Protocol):
         user_id: str,
         *,
         since_id: str | None = None,
+        until_id: str | None = None,
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> MentionsPage:

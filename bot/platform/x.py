@@ -223,6 +223,7 @@ class XPlatform:
         user_id: str,
         *,
         since_id: str | None = None,
+        until_id: str | None = None,
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> MentionsPage:
@@ -231,6 +232,7 @@ class XPlatform:
             self.client.get_users_mentions,
             user_id,
             since_id=since_id,
+            until_id=until_id,
             pagination_token=pagination_token,
             max_results=max_results,
             expansions=EXPANSIONS,

@@ -162,11 +162,33 @@ def claim_reply(
     return ClaimedReply(*row) if row is not None else None
 
 
-def release_reply(s: Session, reply_id: int, now: datetime, reason: str | None = None) -> None:
-    """posting → approved, to be claimed again (with `reason` when it waits for something)."""
+# Why an approved reply may wait without being stuck: waiting is not an attempt, and the
+# sweeper releases these when they can go, in priority order, never giving up on them
+# (until they are too old to matter: reply_max_age_s).
+WAIT_REASONS = (Reason.WAITING_BUDGET, Reason.RATE_LIMITED, Reason.POSTING_PAUSED)
+
+
+def release_reply(
+    s: Session,
+    reply_id: int,
+    now: datetime,
+    reason: str | None = None,
+    *,
+    wait_until: datetime | None = None,
+    attempt_counts: bool = True,
+) -> None:
+    """posting → approved, to be claimed again; with `reason` when it waits for something.
+
+    `attempt_counts=False` gives the claim's attempt back: nothing reached the platform
+    (no budget, or a 429), so a later claim must not treat this one as a try that may have
+    been posted.
+    """
     values: dict[str, object] = {"status": ReplyStatus.APPROVED, "approved_at": now}
     if reason is not None:
         values["reason"] = reason
+        values["wait_until"] = wait_until
+    if not attempt_counts:
+        values["attempts"] = Reply.attempts - 1
     s.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTING)
@@ -174,12 +196,14 @@ def release_reply(s: Session, reply_id: int, now: datetime, reason: str | None =
     )
 
 
-def mark_waiting(s: Session, reply_id: int, reason: str) -> None:
-    """An approved reply waits (for the posting switch, say) without being claimed."""
+def mark_waiting(
+    s: Session, reply_id: int, reason: str, wait_until: datetime | None = None
+) -> None:
+    """An approved reply waits (for the posting switch, a known reset) without a claim."""
     s.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.APPROVED)
-        .values(reason=reason)
+        .values(reason=reason, wait_until=wait_until)
     )
 
 
@@ -195,6 +219,11 @@ def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason, now: datet
 def fail_reply(s: Session, reply_id: int, reason: str, detail: str, now: datetime) -> bool:
     """approved | posting → post_failed, the quota unit given back; False if posted meanwhile."""
     return _fail(s, REPLIES, reply_id, reason, detail, now)
+
+
+def end(s: Session, flight: Flight, row_id: int, reason: str, detail: str, now: datetime) -> bool:
+    """End an in-flight (or waiting) mention or reply with a reason, the quota unit back."""
+    return _fail(s, flight, row_id, reason, detail, now)
 
 
 def _fail(

@@ -8,7 +8,7 @@ a second reply.
 from __future__ import annotations
 
 import time
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 
 import structlog
 from sqlalchemy import select
@@ -53,6 +53,12 @@ def take_post_budget(s: Session, settings: Settings, bot_user_id: str, now: date
     return True
 
 
+def give_back_post_budget(s: Session, bot_user_id: str, taken_at: datetime) -> None:
+    """Return a unit take_post_budget took at `taken_at` (X refused before posting: a 429)."""
+    for name, window_s in POST_WINDOWS:
+        quotas.give_back(s, f"post:{bot_user_id}:{name}", window_s, taken_at)
+
+
 def post_budget_left(s: Session, settings: Settings, bot_user_id: str, now: datetime) -> int:
     """Posts the bot may still make now (the tighter of its windows)."""
     limits = _budget_limits(settings)
@@ -89,31 +95,48 @@ def posting_paused(s: Session) -> bool:
     return bool(switch and switch.on)
 
 
+def _known_reset(deps: ReplyDeps) -> datetime | None:
+    """When X's posting window resets, if the last answer said it is spent."""
+    rl = deps.platform.rate_limit("create")
+    if rl is None or rl.remaining > 0 or rl.reset_at <= time.time():
+        return None
+    return datetime.fromtimestamp(rl.reset_at, UTC)
+
+
 def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
-    """Post an approved reply exactly once; returns the platform post id."""
+    """Post an approved reply exactly once; returns the platform post id.
+
+    Waiting (an admin's pause, the bot's posting budget, X's rate-limit window) is not an
+    attempt: the reply stays approved with the reason, and the sweeper hands waiting
+    replies out again, most urgent first, when they can go.
+    """
     now = utcnow()
     stale = now - timedelta(seconds=deps.settings.stuck_after_s)
     with transaction(deps.sessions) as s:
         if posting_paused(s):
-            # Checked before the claim: waiting for an admin is not an attempt. The reply
-            # stays approved; resuming sends every waiting reply again, by priority.
             claims.mark_waiting(s, reply_id, Reason.POSTING_PAUSED)
             log.info("post.paused", reply_id=reply_id)
+            return None
+        if (reset := _known_reset(deps)) is not None:
+            # X said the window is spent: asking again would only earn another 429.
+            claims.mark_waiting(s, reply_id, Reason.RATE_LIMITED, reset)
+            log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
             return None
         claimed = claims.claim_reply(s, reply_id, stale, now)
         if claimed is None:
             log.info("post.skip", reply_id=reply_id)
             return None
         target = s.scalar(select(Mention.platform_post_id).where(Mention.id == claimed.mention_id))
-        if not take_post_budget(s, deps.settings, deps.bot_user_id, utcnow()):
-            # Out of posting budget: wait, approved, for the sweeper to hand replies out in
-            # priority order as the windows refill (premium_plus first).
-            claims.release_reply(s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET)
+        taken_at = utcnow()
+        if not take_post_budget(s, deps.settings, deps.bot_user_id, taken_at):
+            claims.release_reply(
+                s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET, attempt_counts=False
+            )
             log.info("post.waiting_budget", reply_id=reply_id)
             return None
     assert target is not None
     try:
-        return _post_claimed(deps, reply_id, claimed, target)
+        return _post_claimed(deps, reply_id, claimed, target, taken_at)
     except Exception:
         # Back to approved: the retry counts another attempt, so it reconciles first.
         _release(deps, reply_id)
@@ -121,7 +144,7 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
 
 
 def _post_claimed(
-    deps: ReplyDeps, reply_id: int, claimed: claims.ClaimedReply, target: str
+    deps: ReplyDeps, reply_id: int, claimed: claims.ClaimedReply, target: str, taken_at: datetime
 ) -> str | None:
     """Post a reply this worker has claimed, looking for an earlier copy on a retry."""
     try:
@@ -138,8 +161,22 @@ def _post_claimed(
         fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
         return None
     except RateLimited as exc:
-        _release(deps, reply_id)
-        raise TryLater("rate limited", countdown=max(1.0, exc.reset_at - time.time())) from None
+        # Nothing was posted: the budget unit and the attempt go back, and the reply waits
+        # for the reset (the sweeper's to release; a task held that long would pin a
+        # worker's memory and outlive the broker's visibility timeout).
+        reset = datetime.fromtimestamp(max(exc.reset_at, time.time() + 1.0), UTC)
+        with transaction(deps.sessions) as s:
+            give_back_post_budget(s, deps.bot_user_id, taken_at)
+            claims.release_reply(
+                s,
+                reply_id,
+                utcnow(),
+                reason=Reason.RATE_LIMITED,
+                wait_until=reset,
+                attempt_counts=False,
+            )
+        log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
+        return None
     except TransientPlatformError as exc:
         _release(deps, reply_id)
         raise TryLater(str(exc)) from None

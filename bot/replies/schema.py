@@ -47,6 +47,8 @@ class Reply(Base):
     decided_by: Mapped[str | None] = mapped_column(String(64))
     decided_at: Mapped[datetime | None]
     taken_down_at: Mapped[datetime | None]
+    # A rate-limited reply waits until X's window resets (reason rate_limited).
+    wait_until: Mapped[datetime | None]
 
     mention: Mapped[Mention] = relationship()
 

@@ -242,7 +242,7 @@ def _service_settings(name: str) -> Any:
     env = {
         k: _resolved(v) for k, v in (_compose()["services"][name].get("environment") or {}).items()
     }
-    fields = {
+    fields: dict[str, Any] = {
         k.removeprefix("MENTIONBOT_").lower(): v
         for k, v in env.items()
         if k.startswith("MENTIONBOT_")

@@ -92,6 +92,10 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     assert len(result.upsells) == 1
     upsell = s.scalars(select(Reply).where(Reply.id == result.upsells[0])).one()
     assert "freebie" in upsell.text and upsell.model == "upsell"
+    # The upsell post goes out at its tier's priority, like every other send.
+    tier = s.scalar(select(Mention.tier).where(Mention.id == upsell.mention_id))
+    assert tier is not None
+    assert result.upsell_priorities == {upsell.id: tiers.policies(s)[tier].priority}
     # Counted in metrics, once per recorded decision.
     counts = {r: sum(1 for _, e in expected if e == r) for r in DECISION_REASONS}
     assert {r: _metric(r) - before[r] for r in DECISION_REASONS} == counts

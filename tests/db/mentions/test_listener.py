@@ -33,6 +33,7 @@ class Recorder:
         if self.visible is not None:
             assert self.visible(mention_ids), "task sent before its rows were committed"
         self.sent.extend(mention_ids)
+        self.priorities = {**getattr(self, "priorities", {}), **(priorities or {})}
 
 
 @pytest.fixture(autouse=True)
@@ -105,7 +106,7 @@ def test_since_id_overlaps_behind_the_newest_seen(
     newest = numbered_mention(sandbox.url, 1)
     listener = _listener(sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60)
     listener.poll_once()
-    since = listener.since_id()
+    since, _ = listener.cursor()
     assert since is not None and int(since) < int(newest)
     gap = (snowflake_time(newest) - snowflake_time(since)).total_seconds()
     assert 59 <= gap <= 61
@@ -124,16 +125,53 @@ def test_rate_limit_pauses_without_losing_or_advancing(
     ).raise_for_status()
     listener = _listener(sandbox.url, db, bot_user["id"], Recorder(), page_size=5)
     result = listener.poll_once()
-    # One page came through, the next hit 429: keep what we got, but not the cursor.
+    # One page came through, the next hit 429: keep what we got, and the rest as a gap.
     assert result.new == 5 and not result.complete
     assert 1 < result.wait_s <= 62
     with db() as s:
         cursor = s.get(ListenerCursor, bot_user["id"])
-        assert cursor is not None and cursor.newest_id is None
+        assert cursor is not None and cursor.gap_until_id is not None
+        stored = sorted(s.scalars(select(Mention.platform_post_id)), key=int)
+        assert cursor.newest_id == stored[-1] and cursor.gap_until_id == stored[0]
     httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
     result = listener.poll_once()
     assert result.complete and result.new == 7
     assert _count(db) == 12
+
+
+def test_the_page_cap_leaves_a_gap_the_next_poll_reads_first(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    # Regression: the cursor used to jump to the newest id with pages still unread, so the
+    # two oldest of these twelve were never read.
+    posted = [numbered_mention(sandbox.url, i) for i in range(12)]
+    listener = _listener(
+        sandbox.url, db, bot_user["id"], Recorder(), page_size=5, max_pages=2, overlap_s=0
+    )
+    first = listener.poll_once()
+    assert first.new == 10 and not first.complete
+    later = [numbered_mention(sandbox.url, 100 + i) for i in range(3)]
+    second = listener.poll_once()
+    # The gap first (the two left), then what came since, in the same two pages.
+    assert second.new == 5 and second.complete
+    with db() as s:
+        stored = set(s.scalars(select(Mention.platform_post_id)))
+        cursor = s.get(ListenerCursor, bot_user["id"])
+        assert cursor is not None and cursor.gap_until_id is None
+        assert cursor.newest_id == later[-1]
+    assert stored == set(posted + later)
+
+
+def test_a_gap_longer_than_a_poll_closes_over_several(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    posted = [numbered_mention(sandbox.url, i) for i in range(12)]
+    listener = _listener(
+        sandbox.url, db, bot_user["id"], Recorder(), page_size=5, max_pages=1, overlap_s=0
+    )
+    news = [listener.poll_once().new for _ in range(4)]
+    assert news == [5, 5, 2, 0]
+    assert _count(db) == len(posted)
 
 
 def test_server_errors_are_survived(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:
@@ -219,6 +257,9 @@ def test_restart_resends_mentions_committed_but_never_sent(
     assert restarted.resend_queued() == 4
     assert restarted.poll_once().new == 0
     assert len(rec.sent) == 4
+    with db() as s:  # sent again at the tier's priority (regression: it was dropped)
+        stored = dict(s.execute(select(Mention.id, Mention.priority)).tuples().all())
+    assert rec.priorities == stored and None not in stored.values()
 
 
 def test_read_budget_paces_the_listener(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:
@@ -233,7 +274,7 @@ def test_read_budget_paces_the_listener(sandbox: Any, db: Any, bot_user: dict[st
     assert 1 < result.wait_s <= 901
     with db() as s:
         cursor = s.get(ListenerCursor, bot_user["id"])
-        assert cursor is not None and cursor.newest_id is None  # the gap is re-read later
+        assert cursor is not None and cursor.gap_until_id is not None  # read back later
 
 
 def test_decisions_are_counted_in_metrics(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:

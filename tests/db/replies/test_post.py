@@ -4,16 +4,18 @@ bot's posting budget."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import httpx
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.base import utcnow
 from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps, TryLater
-from bot.replies.post import post_reply
+from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
 from bot.settings import Settings
@@ -57,7 +59,17 @@ def test_posts_once_and_a_second_delivery_does_nothing(
     assert [p["id"] for p in bot_replies(sandbox.url, bot_user["id"], target)] == [post_id]
 
 
-def test_rate_limit_hands_the_reply_back_with_a_countdown(
+def _age_waits(db: sessionmaker[Session], seconds: float) -> None:
+    """As if the waiting replies were released `seconds` ago (the sweeper spaces releases)."""
+    with db.begin() as s:
+        s.execute(
+            update(Reply)
+            .where(Reply.status == ReplyStatus.APPROVED)
+            .values(approved_at=utcnow() - timedelta(seconds=seconds))
+        )
+
+
+def test_rate_limit_waits_for_the_reset_without_spending_an_attempt(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
     deps = _deps(sandbox.url, db, bot_user["id"])
@@ -67,12 +79,26 @@ def test_rate_limit_hands_the_reply_back_with_a_countdown(
         json={"endpoint": "create_tweet", "rate_limit": {"limit": 0, "window_s": 30}},
         timeout=10,
     ).raise_for_status()
-    with pytest.raises(TryLater) as info:
-        post_reply(deps, reply_id)
-    assert info.value.countdown is not None and 1 <= info.value.countdown <= 31
-    assert _reply(db, reply_id).status == ReplyStatus.APPROVED
+    for _ in range(3):
+        # The first try earns the 429; the others know the window is spent and wait.
+        assert post_reply(deps, reply_id) is None
+    reply = _reply(db, reply_id)
+    # Regression: each 429 used to count as an attempt, and the sweeper gave up (stuck).
+    assert (reply.status, reply.reason, reply.attempts) == (ReplyStatus.APPROVED, "rate_limited", 0)
+    assert reply.wait_until is not None
+    assert 1 <= (reply.wait_until - utcnow()).total_seconds() <= 31
+    stats = httpx.get(f"{sandbox.url}/sandbox/stats", timeout=10).json()
+    assert stats["statuses"]["create_tweet"] == {"429": 1}
+    with db() as s:  # the posting budget unit came back with the 429
+        left = post_budget_left(s, deps.settings, bot_user["id"], utcnow())
+    assert left == min(deps.settings.post_budget_15m, deps.settings.post_budget_24h)
+    _age_waits(db, 3600)
+    swept = sweep(db, deps.settings.model_copy(update={"max_attempts": 1}), bot_user["id"])
+    # Not stuck, not given up on, and not released before the reset.
+    assert swept.failed_replies == [] and swept.post == []
     httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
-    assert post_reply(deps, reply_id) is not None
+    # After the reset (a worker that has not seen the 429), it posts, once.
+    assert post_reply(_deps(sandbox.url, db, bot_user["id"]), reply_id) is not None
     assert len(bot_replies(sandbox.url, bot_user["id"], target)) == 1
 
 
@@ -138,7 +164,16 @@ def test_posting_budget_holds_replies_and_releases_them_by_priority(
         rows = s.scalars(select(Reply).where(Reply.id.in_(waiting))).all()
         assert {r.status for r in rows} == {ReplyStatus.APPROVED}
         assert {r.reason for r in rows} == {"waiting_budget"}
+    _age_waits(db, 3600)
     assert sweep(db, deps.settings, bot_user["id"]).post == []  # nothing left to hand out
-    # Two more posts allowed: the sweeper hands out the most urgent first.
+    # Two more posts allowed: the sweeper hands out the most urgent first, with priorities.
     roomier = deps.settings.model_copy(update={"post_budget_15m": 3})
-    assert sweep(db, roomier, bot_user["id"]).post == [waiting[1], waiting[2]]
+    released = sweep(db, roomier, bot_user["id"])
+    assert released.post == [waiting[1], waiting[2]]
+    assert released.priorities["post"] == {waiting[1]: 0, waiting[2]: 3}
+    # Waiting for budget is not an attempt: however many sweeps pass, nothing is stuck.
+    assert {_reply(db, r).attempts for r in waiting} == {0}
+    stingy = deps.settings.model_copy(update={"max_attempts": 1})
+    for _ in range(3):
+        _age_waits(db, 3600)
+        assert sweep(db, stingy, bot_user["id"]).failed_replies == []
