@@ -29,6 +29,8 @@ class Post:
     conversation_id: str | None = None
     in_reply_to_post_id: str | None = None
     created_at: datetime | None = None
+    # The author's handle when the response expanded author_id (None when it did not).
+    author_username: str | None = None
 
 
 @dataclass(frozen=True)
