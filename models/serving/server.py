@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import dataclasses
 import os
 import signal
@@ -11,7 +13,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from subprocess import DEVNULL, Popen
@@ -29,6 +31,7 @@ __all__ = [
     "VLLMServer",
     "build_command",
     "build_env",
+    "die_with_parent",
     "free_port",
     "serve_forever",
 ]
@@ -60,8 +63,35 @@ DEFAULT_ENV: dict[str, str] = {
 }
 
 
+# linux/prctl.h: deliver a signal to this process when its parent dies.
+_PR_SET_PDEATHSIG = 1
+
+
 class ServerStartError(RuntimeError):
     """The vLLM server exited or did not become ready in time."""
+
+
+def die_with_parent(sig: signal.Signals = signal.SIGTERM) -> Callable[[], None] | None:
+    """A preexec_fn that makes the child get `sig` when this process dies (Linux only).
+
+    The kernel sends it even when the parent is SIGKILLed, so a killed `mentionbot model
+    serve` never leaves vLLM holding its port. SIGTERM, not SIGKILL: vLLM then shuts down
+    its own engine-core processes (GPU profiles) instead of orphaning them. None elsewhere.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    # Loaded here, in the parent: the child runs no imports between fork and exec.
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        if libc.prctl(_PR_SET_PDEATHSIG, int(sig), 0, 0, 0) != 0:
+            os._exit(126)
+        # The parent may have died between fork and prctl: then nobody will send it.
+        if os.getppid() != parent:
+            os._exit(1)
+
+    return preexec
 
 
 @dataclass
@@ -162,8 +192,14 @@ class VLLMServer:
         """True while the server process is alive."""
         return self._proc is not None and self._proc.poll() is None
 
-    def start(self, log_path: Path | None = None, *, console: bool = False) -> None:
-        """Spawn the server; output goes to log_path (a temp file if None) or the console."""
+    def start(
+        self, log_path: Path | None = None, *, console: bool = False, tied: bool = False
+    ) -> None:
+        """Spawn the server; output goes to log_path (a temp file if None) or the console.
+
+        `tied`: the server gets SIGTERM when this process dies, however it dies (Linux's
+        parent-death signal); for a long-running `serve`, whose parent does nothing else.
+        """
         if self._proc is not None:
             raise RuntimeError("server already started")
         stdout: IO[bytes] | None = None
@@ -184,6 +220,8 @@ class VLLMServer:
             # Own session and group: stop() can signal the API server and the engine core it
             # forks together, and a Ctrl-C meant for the parent does not hit them directly.
             start_new_session=True,
+            # Only for the serve path: preexec_fn is not safe in a process running threads.
+            preexec_fn=die_with_parent() if tied else None,
         )
 
     def wait_ready(self, timeout_s: float = 300.0) -> None:
@@ -323,10 +361,16 @@ def serve_forever(
     server = VLLMServer(cfg)
     stop = threading.Event()
     with _stop_signals(stop):
-        server.start(log_path, console=log_path is None)
+        # Tied to this process: a SIGKILL here still ends the engine and frees its port.
+        server.start(log_path, console=log_path is None, tied=True)
+        print(f"vLLM engine pid {server.pid} (starting on port {cfg.port})", flush=True)
         try:
             server.wait_ready(ready_timeout_s)
-            print(f"vLLM serving {cfg.served_model_name!r} at {server.base_url}/v1", flush=True)
+            print(
+                f"vLLM serving {cfg.served_model_name!r} at {server.base_url}/v1 "
+                f"(engine pid {server.pid})",
+                flush=True,
+            )
             if server.log_path is not None:
                 print(f"log: {server.log_path}", flush=True)
             while not stop.wait(1.0):
