@@ -12,6 +12,8 @@ import time
 from collections.abc import Callable
 from enum import StrEnum
 
+from prometheus_client import Counter, Gauge
+
 
 class BreakerState(StrEnum):
     """Where the breaker is."""
@@ -19,6 +21,21 @@ class BreakerState(StrEnum):
     CLOSED = "closed"
     OPEN = "open"
     HALF_OPEN = "half_open"
+
+
+BREAKER_STATE = Gauge(
+    "mentionbot_breaker_state",
+    "The model server's circuit breaker: 1 for the state it is in (closed, open, half_open).",
+    ["state"],
+)
+BREAKER_OPENED = Counter(
+    "mentionbot_breaker_opened_total", "Times consecutive failures opened the breaker."
+)
+
+
+def _export(state: BreakerState) -> None:
+    for each in BreakerState:
+        BREAKER_STATE.labels(state=each.value).set(1.0 if each is state else 0.0)
 
 
 class CircuitBreaker:
@@ -40,6 +57,7 @@ class CircuitBreaker:
         self._state = BreakerState.CLOSED
         self._opened_at = 0.0
         self._cooldown_s = cooldown_s
+        _export(self._state)
 
     @property
     def state(self) -> BreakerState:
@@ -64,6 +82,7 @@ class CircuitBreaker:
             if self.clock() < self._opened_at + self._cooldown_s:
                 return False
             self._state = BreakerState.HALF_OPEN
+            _export(self._state)
         healthy = False
         try:
             healthy = probe()
@@ -89,11 +108,15 @@ class CircuitBreaker:
                 self._open(self.base_cooldown_s)
 
     def _open(self, cooldown_s: float) -> None:
+        if self._state is BreakerState.CLOSED:  # a failed probe only re-opens it
+            BREAKER_OPENED.inc()
         self._state = BreakerState.OPEN
         self._opened_at = self.clock()
         self._cooldown_s = cooldown_s
+        _export(self._state)
 
     def _close(self) -> None:
         self._state = BreakerState.CLOSED
         self._failures = 0
         self._cooldown_s = self.base_cooldown_s
+        _export(self._state)

@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 import structlog
+from prometheus_client import Counter, Histogram
 from tenacity import (
     RetryCallState,
     Retrying,
@@ -48,6 +49,28 @@ _MAX_BACKOFF_S = 30.0
 _HEALTH_TIMEOUT_S = 5.0
 _TOKEN_CACHE_SIZE = 4096
 _T = TypeVar("_T")
+
+# Prometheus, in the process's default registry (served by each mentionbot process).
+_LATENCY_BUCKETS = (0.1, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 15.0, 30.0, 60.0, 120.0)
+GENERATION_SECONDS = Histogram(
+    "mentionbot_generation_seconds",
+    "Time for one chat completion from vLLM, retries included (successful ones).",
+    buckets=_LATENCY_BUCKETS,
+)
+GENERATION_TTFT_SECONDS = Histogram(
+    "mentionbot_generation_ttft_seconds",
+    "Time to the first generated text of a streamed completion.",
+    buckets=_LATENCY_BUCKETS,
+)
+GENERATIONS = Counter(
+    "mentionbot_generations_total",
+    "Chat completions asked of vLLM, by outcome: ok, unavailable (retry later), rejected.",
+    ["outcome"],
+)
+PROMPT_TOKENS = Counter("mentionbot_prompt_tokens_total", "Prompt tokens vLLM reported.")
+COMPLETION_TOKENS = Counter(
+    "mentionbot_completion_tokens_total", "Completion tokens vLLM generated."
+)
 
 
 @dataclass(frozen=True)
@@ -189,9 +212,17 @@ class VLLMClient:
         body["stream"] = True
         body["stream_options"] = {"include_usage": True}
         started = time.monotonic()
-        return self._with_retries(
-            "POST /v1/chat/completions", lambda: self._stream_completion(body, started)
-        )
+        try:
+            completion = self._with_retries(
+                "POST /v1/chat/completions", lambda: self._stream_completion(body, started)
+            )
+        except LLMError as exc:
+            GENERATIONS.labels(
+                outcome="unavailable" if isinstance(exc, LLMUnavailable) else "rejected"
+            ).inc()
+            raise
+        _observe(completion)
+        return completion
 
     def count_tokens(self, text: str) -> int:
         """Tokens `text` costs with the served model's own tokenizer (vLLM's /tokenize)."""
@@ -358,6 +389,16 @@ class VLLMClient:
             error=str(exc),
             sleep_s=round(state.upcoming_sleep, 3),
         )
+
+
+def _observe(completion: Completion) -> None:
+    """Count a completion in the process's metrics."""
+    GENERATIONS.labels(outcome="ok").inc()
+    GENERATION_SECONDS.observe(completion.elapsed_s)
+    if completion.ttft_s is not None:
+        GENERATION_TTFT_SECONDS.observe(completion.ttft_s)
+    PROMPT_TOKENS.inc(completion.prompt_tokens)
+    COMPLETION_TOKENS.inc(completion.completion_tokens)
 
 
 def _parse_completion(payload: dict[str, Any], elapsed_s: float) -> Completion:

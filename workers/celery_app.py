@@ -9,7 +9,15 @@ from kombu import Queue
 
 from bot.settings import Settings
 from workers import tasks
-from workers.names import GENERATE_QUEUE, POST_QUEUE, TASK_GENERATE, TASK_POST, TASK_SWEEP
+from workers.names import (
+    GENERATE_QUEUE,
+    POST_QUEUE,
+    PRIORITY_SEP,
+    PRIORITY_STEPS,
+    TASK_GENERATE,
+    TASK_POST,
+    TASK_SWEEP,
+)
 
 
 def create_app(settings: Settings) -> Celery:
@@ -21,8 +29,8 @@ def create_app(settings: Settings) -> Celery:
         "visibility_timeout": settings.broker_visibility_timeout_s,
         # Ten priority levels (0 first), the scale tier policies use; the worker reads the
         # urgent sub-queue before the others.
-        "priority_steps": list(range(10)),
-        "sep": ":",
+        "priority_steps": list(PRIORITY_STEPS),
+        "sep": PRIORITY_SEP,
         "queue_order_strategy": "priority",
     }
     if settings.broker_key_prefix:

@@ -9,6 +9,7 @@ from celery import Celery
 from celery.signals import worker_process_init
 
 from bot.db.engine import make_engine, make_session_factory
+from bot.metrics import watch_platform
 from bot.platform.protocol import PlatformError
 from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
@@ -26,6 +27,7 @@ def build_deps(settings: Settings) -> ReplyDeps:
     """Connect to the database, X and the model server as the settings say."""
     sessions = make_session_factory(make_engine(settings.database_url))
     platform = XPlatform.from_settings(settings)
+    watch_platform(platform)  # its rate-limit figures, read at each scrape
     if settings.bot_user_id:
         bot_id, bot_username = settings.bot_user_id, "mentionbot"
         try:

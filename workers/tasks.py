@@ -10,12 +10,13 @@ from typing import Any, TypeVar
 import structlog
 from celery import Celery, Task
 
+from bot.metrics import SWEEP_RESENT
 from bot.replies import generate, post
 from bot.replies.deps import TryLater
 from bot.replies.sweep import sweep as run_sweep
 from bot.vocab import Reason
 from workers.context import deps_for
-from workers.names import TASK_GENERATE, TASK_POST, TASK_SWEEP
+from workers.names import GENERATE_QUEUE, POST_QUEUE, TASK_GENERATE, TASK_POST, TASK_SWEEP
 from workers.sender import CelerySender
 
 log = structlog.get_logger(__name__)
@@ -126,3 +127,5 @@ def register(app: Celery) -> None:
             deps = deps_for(self.app)
             swept = run_sweep(deps.sessions, deps.settings, deps.bot_user_id)
             CelerySender(self.app).resend(swept)
+            SWEEP_RESENT.labels(queue=GENERATE_QUEUE).inc(len(swept.generate))
+            SWEEP_RESENT.labels(queue=POST_QUEUE).inc(len(swept.post))

@@ -11,6 +11,7 @@ from datetime import timedelta
 import structlog
 from sqlalchemy import select
 
+from bot import metrics
 from bot.db.base import utcnow
 from bot.db.engine import SessionFactory, transaction
 from bot.mentions.gating import GatingRules
@@ -195,6 +196,9 @@ class Listener:
             self.sender.send_post(result.upsells, result.upsell_priorities)
         result.complete = read.complete and new_gap is None
         result.wait_s = max(read.wait_s, self._pace())
+        metrics.listener_polled(
+            result.fetched, result.new, max(self.poll_interval_s, result.wait_s)
+        )
         if result.new:
             log.info(
                 "listener.poll",
@@ -239,6 +243,7 @@ class Listener:
                 wait = max(self.poll_interval_s, result.wait_s)
             except Exception:
                 log.exception("listener.poll_failed")
+                metrics.LISTENER_POLL_ERRORS.inc()
                 wait = self.poll_interval_s
             stop.wait(wait)
         log.info("listener.stop")

@@ -15,6 +15,7 @@ import structlog
 from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
 
+from bot import metrics
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
 from bot.subscribers import quotas
@@ -209,11 +210,13 @@ def mark_waiting(
 
 def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason, now: datetime) -> None:
     """posting → posted, with the platform's id and how we know (posted or reconciled)."""
-    s.execute(
+    done = s.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTING)
         .values(status=ReplyStatus.POSTED, platform_post_id=post_id, posted_at=now, reason=how)
     )
+    if done.rowcount:  # type: ignore[attr-defined]
+        metrics.POSTS.labels(outcome=how).inc()
 
 
 def fail_reply(s: Session, reply_id: int, reason: str, detail: str, now: datetime) -> bool:
@@ -250,6 +253,7 @@ def _fail(
         return False
     refund_quota(s, mention_id)
     log.warning(flight.failed_event, reason=reason, **{f"{flight.kind}_id": row_id})
+    metrics.failed(flight.kind, reason)
     return True
 
 
