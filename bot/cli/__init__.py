@@ -1,9 +1,9 @@
 """The `mentionbot` command: the one composition root, the only part of bot/ that imports
-workers/. It wires settings into the services: the long-running processes (`run`), the
-database (`db`), the model (`model`, `local_engine`), settings (`settings`), benchmark
-rendering (`bench`), the operator commands (`operators`, `subscribers`, `tiers`), the
-moderation commands and the dashboard (`moderation`, `dashboard`) and the demo (`demo`,
-`demo_samples`).
+workers/. It wires settings into the services: the long-running processes (`run`) and the
+/metrics and /healthz server each of them runs (`observe`), the database (`db`), the model
+(`model`, `local_engine`), settings (`settings`), benchmark rendering (`bench`), the
+operator commands (`operators`, `subscribers`, `tiers`), the moderation commands and the
+dashboard (`moderation`, `dashboard`) and the demo (`demo`, `demo_samples`).
 
 Heavy imports (SQLAlchemy, Celery, vLLM, rich) happen inside each command, so
 `mentionbot --help` stays quick. May import: everything.

@@ -5,12 +5,15 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from bot.logs import configure_logging
 from bot.settings import Settings, get_settings
+
+if TYPE_CHECKING:
+    from bot.cli.observe import HealthCheck, MetricsServer
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -22,12 +25,17 @@ def load_settings() -> Settings:
     return settings
 
 
-def serve_metrics(settings: Settings) -> None:
-    """Expose Prometheus metrics (decisions by reason, ...) when a port is configured."""
-    if settings.metrics_port:
-        from prometheus_client import start_http_server
+def serve_metrics(settings: Settings, health: HealthCheck | None = None) -> MetricsServer | None:
+    """Serve /metrics and /healthz on MENTIONBOT_METRICS_PORT; nothing when it is unset.
 
-        start_http_server(settings.metrics_port)
+    Unset by default, so local runs and tests never fight over one port; the compose file
+    gives every service its own.
+    """
+    if not settings.metrics_port:
+        return None
+    from bot.cli.observe import MetricsServer
+
+    return MetricsServer(settings.metrics_port, health).start()
 
 
 def stop_on_signals() -> threading.Event:

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import typer
 
 from bot.cli.common import load_settings, serve_metrics
+from bot.metrics import Health
 from bot.settings import Settings
 
 if TYPE_CHECKING:
@@ -49,6 +50,18 @@ def watch_queue(sessions: SessionFactory) -> None:
     Gauge("mentionbot_review_queue_depth", "Replies waiting for a moderator.").set_function(depth)
 
 
+def database_health(sessions: SessionFactory) -> Health:
+    """The dashboard's check on the metrics port, as its own /healthz: the database answers."""
+    from sqlalchemy import text
+
+    try:
+        with sessions() as s:
+            s.execute(text("SELECT 1"))
+    except Exception as exc:  # a health check reports, it does not raise
+        return False, {"database": f"unavailable: {type(exc).__name__}"}
+    return True, {"database": "ok"}
+
+
 def dashboard(host: str = "127.0.0.1", port: int = 8080) -> None:
     """Serve the moderator dashboard (sign in with an account from `mentionbot moderators`)."""
     import uvicorn
@@ -62,6 +75,6 @@ def dashboard(host: str = "127.0.0.1", port: int = 8080) -> None:
             err=True,
         )
     sessions = make_session_factory(make_engine(settings.database_url))
-    serve_metrics(settings)
     watch_queue(sessions)
+    serve_metrics(settings, lambda: database_health(sessions))
     uvicorn.run(build_dashboard(settings, sessions), host=host, port=port, log_level="info")

@@ -24,6 +24,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
     from bot.db.engine import make_engine, make_session_factory
     from bot.mentions.gating import GatingRules
     from bot.mentions.listener import Listener
+    from bot.metrics import LISTENER, watch_platform
     from bot.platform.x import XPlatform
     from workers.celery_app import create_app
     from workers.sender import CelerySender
@@ -32,6 +33,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
     # Before anything slow: a SIGTERM while the listener starts up still ends it cleanly.
     stop = stop_on_signals()
     platform = XPlatform.from_settings(settings)
+    watch_platform(platform)
     bot_id = settings.bot_user_id or platform.me().platform_id
     listener = Listener(
         platform,
@@ -53,7 +55,8 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
             )
         )
         return
-    serve_metrics(settings)
+    # /healthz: 503 until the first poll, then 200 while the polls keep their schedule.
+    serve_metrics(settings, LISTENER.check)
     listener.run(stop)
 
 
@@ -61,14 +64,23 @@ def worker(
     queues: Annotated[str, typer.Option(help="Comma-separated: generate, post.")] = "generate,post",
     pool: Annotated[str, typer.Option(help="threads, prefork, gevent or solo.")] = "threads",
     concurrency: Annotated[int, typer.Option(help="Tasks in flight per worker.")] = 16,
+    hostname: Annotated[
+        str | None,
+        typer.Option(help="Celery node name (celery -n), e.g. generate-1@%h; celery@HOST if unset"),
+    ] = None,
     loglevel: str = "INFO",
 ) -> None:
     """Run a Celery worker (use a thread pool for `generate`: it waits on vLLM, not the CPU)."""
     from workers.celery_app import create_app
+    from workers.health import ConsumerHealth, worker_health
+    from workers.metrics import watch_queues
 
     settings = load_settings()
-    serve_metrics(settings)
     celery = create_app(settings)
+    celery.steps["consumer"].add(ConsumerHealth)
+    watch_queues(settings)
+    serve_metrics(settings, lambda: worker_health(settings.broker_url))
+    node = ["-n", hostname] if hostname else []
     celery.worker_main(
         [
             "worker",
@@ -78,6 +90,7 @@ def worker(
             pool,
             "-c",
             str(concurrency),
+            *node,
             "--loglevel",
             loglevel,
             "--without-gossip",
@@ -86,12 +99,25 @@ def worker(
     )
 
 
-def beat(schedule: Path = Path("var/celerybeat-schedule")) -> None:
+def beat(
+    schedule: Annotated[
+        Path | None,
+        typer.Option(help="Beat's schedule file; MENTIONBOT_VAR_DIR/celerybeat-schedule if unset."),
+    ] = None,
+) -> None:
     """Run Celery beat, which schedules the sweeper."""
+    from workers.beat import BEAT, SCHEDULER
     from workers.celery_app import create_app
+    from workers.health import beat_health
+    from workers.metrics import watch_queues
 
+    settings = load_settings()
+    schedule = schedule or settings.var_dir / "celerybeat-schedule"
     schedule.parent.mkdir(parents=True, exist_ok=True)
-    create_app(load_settings()).start(["beat", "--schedule", str(schedule), "--loglevel", "INFO"])
+    app = create_app(settings)
+    watch_queues(settings)
+    serve_metrics(settings, lambda: beat_health(BEAT, settings.broker_url))
+    app.start(["beat", "--schedule", str(schedule), "--scheduler", SCHEDULER, "--loglevel", "INFO"])
 
 
 def sweep() -> None:
