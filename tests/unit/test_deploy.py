@@ -283,3 +283,61 @@ def test_the_dashboard_signs_its_cookies_and_sends_them_over_https_only() -> Non
     assert settings.dashboard_secret is not None
     assert settings.dashboard_secret.get_secret_value() == "a-long-random-secret"
     assert settings.dashboard_secure_cookies is True
+
+
+# --- every process serves /metrics and /healthz, and compose checks them -----------------
+
+PROCESS_SERVICES = ("listener", "generate-worker", "post-worker", "beat", "dashboard")
+
+
+def _healthcheck_url(name: str) -> str:
+    test = _compose()["services"][name]["healthcheck"]["test"]
+    assert test[0] == "CMD", f"{name}: exec form, no shell"
+    found = re.findall(r"http://127\.0\.0\.1:(\d+)(/\S*?)'", " ".join(test[1:]))
+    assert len(found) == 1, f"{name}: one URL in {test}"
+    port, path = found[0]
+    return f"{port}{path}"
+
+
+@pytest.mark.parametrize("name", PROCESS_SERVICES)
+def test_each_process_serves_metrics_on_a_port_of_its_own(name: str) -> None:
+    ports = {n: _service_settings(n).metrics_port for n in PROCESS_SERVICES}
+    assert ports[name] is not None, f"{name} sets no MENTIONBOT_METRICS_PORT"
+    assert len(set(ports.values())) == len(ports), ports
+
+
+@pytest.mark.parametrize("name", ("listener", "generate-worker", "post-worker", "beat"))
+def test_each_process_is_health_checked_on_its_metrics_port(name: str) -> None:
+    settings = _service_settings(name)
+    assert _healthcheck_url(name) == f"{settings.metrics_port}/healthz"
+    check = _compose()["services"][name]["healthcheck"]
+    # The first poll or the broker connection may take a while; the check waits for it.
+    assert "start_period" in check and "timeout" in check
+
+
+def test_the_dashboard_is_health_checked_on_its_own_port() -> None:
+    command = _compose()["services"]["dashboard"]["command"]
+    assert _healthcheck_url("dashboard") == f"{command[command.index('--port') + 1]}/healthz"
+
+
+def test_beat_keeps_its_schedule_where_the_container_may_write() -> None:
+    beat = _compose()["services"]["beat"]
+    assert "--schedule" not in beat["command"]  # the default: MENTIONBOT_VAR_DIR's
+    # The image runs as `nobody`: only /tmp is writable.
+    assert str(_service_settings("beat").var_dir).startswith("/tmp/")
+
+
+def test_the_healthcheck_snippet_fails_on_503_and_passes_on_200() -> None:
+    from bot.cli.observe import MetricsServer
+
+    state = {"ok": False}
+    server = MetricsServer(0, lambda: (state["ok"], {}), host="127.0.0.1").start()
+    try:
+        test = _compose()["services"]["listener"]["healthcheck"]["test"]
+        argv = [sys.executable, *test[2:]]
+        argv[-1] = argv[-1].replace("127.0.0.1:9101", f"127.0.0.1:{server.port}")
+        assert subprocess.run(argv, capture_output=True, check=False).returncode != 0
+        state["ok"] = True
+        assert subprocess.run(argv, capture_output=True, check=False).returncode == 0
+    finally:
+        server.stop()
