@@ -19,6 +19,8 @@ from bot.vocab import BLOCKED, MentionStatus, Reason
 # Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
 MAX_MENTION_CHARS = 25_000
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,15}")
+# The handles X puts before a reply's text, when the platform did not say where they end.
+_LEADING_HANDLES = re.compile(r"\s*(?:@\w{1,15}(?:\s+|$))+")
 _QUOTA_REASONS = {"hour": Reason.QUOTA_HOUR, "day": Reason.QUOTA_DAY}
 
 
@@ -76,7 +78,7 @@ def decide(
     tier = effective_tier(session, user, now)
     if tier == BLOCKED:
         return Decision(False, Reason.BLOCKED, tier=tier)
-    if len(_HANDLE.findall(post.text)) > rules.spam_max_mentions:
+    if len(_HANDLE.findall(written_text(post))) > rules.spam_max_mentions:
         return Decision(False, Reason.SPAM, tier=tier)
     if _looping(session, post, user, rules, now):
         return Decision(False, Reason.LOOP, tier=tier)
@@ -99,6 +101,18 @@ def decide(
     if spent is not None:
         return Decision(False, _QUOTA_REASONS[spent], tier=tier)
     return Decision(True, Reason.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
+
+
+def written_text(post: Post) -> str:
+    """The part of a post its author wrote: a reply's text starts with the handles of the
+    thread's participants, put there by X (display_text_range says where they end; without
+    it, a reply's leading run of handles is skipped). Mass-tagging counts only this part."""
+    if post.display_start is not None:
+        return post.text[post.display_start :]
+    if post.in_reply_to_post_id is not None:
+        found = _LEADING_HANDLES.match(post.text)
+        return post.text[found.end() :] if found else post.text
+    return post.text
 
 
 def _looping(

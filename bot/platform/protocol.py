@@ -31,6 +31,10 @@ class Post:
     created_at: datetime | None = None
     # The author's handle when the response expanded author_id (None when it did not).
     author_username: str | None = None
+    # Where the author's own text begins, in code points (X's display_text_range start): a
+    # reply's text starts with the handles of the thread's participants, which X put there,
+    # not the author. None when the platform did not say.
+    display_start: int | None = None
 
 
 @dataclass(frozen=True)

@@ -9,18 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import Any
 
 import pytest
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.mentions.gating import GatingRules
+from bot.mentions.gating import GatingRules, decide, written_text
 from bot.mentions.ingest import upsert_author
 from bot.mentions.schema import Mention, PlatformUser
+from bot.platform.protocol import Post
 from bot.subscribers import tiers
 from bot.subscribers.schema import TierOverride
 from bot.vocab import MentionStatus, OverrideAction
-from tests.fixtures.factories.mentions import NOW, Gate, new_author, user_of
+from tests.fixtures.factories.mentions import BOT, NOW, Gate, new_author, new_post_id, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_total, units_used
 
 
@@ -202,3 +204,39 @@ def test_mentions_spread_out_do_not_count_as_a_loop(s: Session) -> None:
     assert gate.reasons(user, spaced, conversation="c-slow") == ["accepted"] * 6
     # Without a conversation there is nothing to count.
     assert gate.reasons(user, [NOW] * 4) == ["accepted"] * 4
+
+
+def test_mass_tagging_counts_only_the_handles_the_author_wrote(s: Session) -> None:
+    assert GatingRules().spam_max_mentions == 5
+    author = new_author("PremiumPlus")
+    row = user_of(s, author)
+    thread = "@p0 @p1 @p2 @p3 @p4 @p5 "  # the handles X put before a reply in a busy thread
+
+    def reason(text: str, **fields: Any) -> str:
+        post = Post(new_post_id(), text, author_id=author.platform_id, **fields)
+        return decide(s, post, author, row, BOT, GatingRules(), tiers.policies(s), NOW).reason
+
+    asked = thread + "@mentionbot is this true?"
+    assert reason(asked, in_reply_to_post_id="1", display_start=len(thread)) == "accepted"
+    # Without display_text_range, a reply's leading run of handles is X's, not the author's.
+    assert reason(asked, in_reply_to_post_id="1") == "accepted"
+    # Not a reply, or X says the author wrote them: every handle counts.
+    assert reason(asked) == "spam"
+    assert reason(asked, in_reply_to_post_id="1", display_start=0) == "spam"
+    tagged = thread + "@mentionbot look @a @b @c @d @e"
+    assert reason(tagged, in_reply_to_post_id="1", display_start=len(thread)) == "spam"
+    # The fallback cannot tell a handle the author put first from X's: six more after it.
+    assert reason(tagged, in_reply_to_post_id="1") == "accepted"
+    assert reason(tagged + " @f", in_reply_to_post_id="1") == "spam"
+    five = thread + "@mentionbot look @a @b @c @d"
+    assert reason(five, in_reply_to_post_id="1", display_start=len(thread)) == "accepted"
+
+
+def test_written_text_is_what_follows_the_threads_handles() -> None:
+    reply = "@bob @carol 🥁 @dave hi"
+    assert (
+        written_text(Post("1", reply, in_reply_to_post_id="0", display_start=12)) == "🥁 @dave hi"
+    )
+    assert written_text(Post("1", reply, in_reply_to_post_id="0")) == "🥁 @dave hi"
+    assert written_text(Post("1", reply)) == reply
+    assert written_text(Post("1", "@bob @carol", in_reply_to_post_id="0")) == ""
