@@ -11,12 +11,28 @@ import typer
 from bot.cli.common import load_settings, serve_metrics, stop_on_signals
 
 
-def sandbox(host: str = "127.0.0.1", port: int = 8400) -> None:
+def sandbox(
+    host: str = "127.0.0.1",
+    port: int = 8400,
+    limit: Annotated[
+        list[str] | None,
+        typer.Option(
+            help="An endpoint's default rate limit, ENDPOINT=LIMIT[/WINDOW_S] (repeatable), e.g."
+            " create_tweet=300/900 or mentions=450/900. Endpoints: me, mentions, tweet_lookup,"
+            " user_tweets, create_tweet, delete_tweet. Clearing faults restores these.",
+        ),
+    ] = None,
+) -> None:
     """Run the local X API v2 sandbox alone."""
+    from bot.platform.sandbox.limits import parse_limits
     from bot.platform.sandbox.server import main
 
+    try:
+        limits = parse_limits(limit or [])
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--limit") from None
     load_settings()
-    main(host, port)
+    main(host, port, limits=limits)
 
 
 def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:

@@ -8,11 +8,31 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
+from fastapi.encoders import jsonable_encoder
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
 
 from bot.platform.sandbox.control import control_router
-from bot.platform.sandbox.store import ENDPOINTS, Store, User
+from bot.platform.sandbox.limits import RateLimit
+from bot.platform.sandbox.render import XJSONResponse
+from bot.platform.sandbox.store import Store, User
+from bot.platform.sandbox.text import NOT_UNICODE
 from bot.platform.sandbox.x_api import x_router
+
+
+async def invalid_control_request(_request: Request, exc: Exception) -> Response:
+    """FastAPI's 422 for the control API, without echoing the input: a value no UTF-8 can
+    carry (a lone surrogate) must get a clear 422, not a 500 while rendering the error."""
+    assert isinstance(exc, RequestValidationError)
+    # pydantic refuses a str field with a lone surrogate before any validator runs, and its
+    # message does not say why.
+    errors = [
+        {k: v for k, v in e.items() if k != "input"}
+        | ({"msg": NOT_UNICODE} if e.get("type") == "string_unicode" else {})
+        for e in exc.errors()
+    ]
+    return XJSONResponse({"detail": jsonable_encoder(errors)}, status_code=422)
 
 
 def create_app(
@@ -20,18 +40,21 @@ def create_app(
     bot_username: str = "mentionbot",
     bot_name: str = "Mention Bot",
     *,
-    limits: Mapping[str, int] | None = None,
+    limits: Mapping[str, int | RateLimit] | None = None,
 ) -> FastAPI:
-    """Build a sandbox app with its own in-memory store (at app.state.store)."""
-    unknown = set(limits or {}) - set(ENDPOINTS)
-    if unknown:
-        raise ValueError(f"unknown endpoints in limits: {sorted(unknown)}")
+    """Build a sandbox app with its own in-memory store (at app.state.store).
+
+    `limits` replaces X's default rate limit of some endpoints (a count keeps the 15-minute
+    window); the store restores these defaults whenever faults are cleared.
+    """
+    store = Store(User(bot_user_id, bot_username, bot_name), limits)
     app = FastAPI(
         title="mentionbot X API v2 sandbox",
         description="A local stand-in for the X API v2 endpoints mentionbot uses,"
         " with a control API under /sandbox/.",
     )
-    app.state.store = Store(User(bot_user_id, bot_username, bot_name), limits)
+    app.state.store = store
     app.include_router(x_router)
     app.include_router(control_router)
+    app.add_exception_handler(RequestValidationError, invalid_control_request)
     return app

@@ -7,18 +7,13 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
+from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import ID_PATTERN
-from bot.platform.sandbox.render import format_time
-from bot.platform.sandbox.store import (
-    Fault,
-    Post,
-    RateLimit,
-    Store,
-    UnknownPost,
-    mentions_username,
-)
+from bot.platform.sandbox.render import XJSONResponse, format_time
+from bot.platform.sandbox.store import Fault, Post, Store, UnknownPost
+from bot.platform.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
 from bot.platform.sandbox.x_api import store_of
 
 Subscription = Literal["None", "Basic", "Premium", "PremiumPlus"]
@@ -38,9 +33,23 @@ class PostIn(BaseModel):
     verified_type: VerifiedType | None = None
     text: str = Field(min_length=1)
     in_reply_to: str | None = Field(default=None, pattern=ID_PATTERN)
+    auto_populate_reply_metadata: bool = Field(
+        default=True,
+        description="A reply's text starts with the thread's handles (the parent's author and"
+        " the accounts it mentions), as X's apps post it; display_text_range starts after them.",
+    )
     created_at: datetime | None = Field(
         default=None, description="Back-date the post (its id follows); simulates a late post."
     )
+
+    @field_validator("text", "name")
+    @classmethod
+    def well_formed(cls, value: str | None) -> str | None:
+        """Refuse what no UTF-8 can carry (pydantic lets `str | None` fields through)."""
+        bad = lone_surrogate(value) if value is not None else None
+        if bad:
+            raise ValueError(f"{NOT_UNICODE} Found {bad}.")
+        return value
 
 
 class PostOut(BaseModel):
@@ -54,6 +63,7 @@ class PostOut(BaseModel):
     in_reply_to_user_id: str | None
     created_at: str
     deleted: bool
+    display_text_range: list[int]
 
 
 class RateLimitIn(BaseModel):
@@ -81,7 +91,9 @@ class StatsOut(BaseModel):
     statuses: dict[str, dict[str, int]]
 
 
-control_router = APIRouter(prefix="/sandbox", tags=["sandbox control"])
+control_router = APIRouter(
+    prefix="/sandbox", tags=["sandbox control"], default_response_class=XJSONResponse
+)
 
 
 def post_out(post: Post) -> PostOut:
@@ -95,10 +107,11 @@ def post_out(post: Post) -> PostOut:
         in_reply_to_user_id=post.in_reply_to_user_id,
         created_at=format_time(post.created_at),
         deleted=post.deleted,
+        display_text_range=[post.display_start, len(post.text)],
     )
 
 
-def _seed(store: Store, body: PostIn, text: str) -> PostOut:
+def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
     store.upsert_user(
         body.author_id, body.username, body.name, body.subscription_type, body.verified_type
     )
@@ -107,24 +120,30 @@ def _seed(store: Store, body: PostIn, text: str) -> PostOut:
         created_at = created_at.replace(tzinfo=UTC)
     parent = int(body.in_reply_to) if body.in_reply_to else None
     try:
-        return post_out(store.add_post(body.author_id, text, parent, created_at=created_at))
+        handles: list[str] = []
+        if parent is not None and body.auto_populate_reply_metadata:
+            handles = store.reply_handles(parent, body.author_id)
+        text = body.text
+        bot = store.bot.username
+        if mention_bot and not mentions_username(reply_prefix(handles) + text, bot):
+            text = f"@{bot} {text}"
+        post = store.add_post(body.author_id, text, parent, created_at=created_at, handles=handles)
     except UnknownPost as exc:
         raise HTTPException(404, f"unknown post {body.in_reply_to}") from exc
+    return post_out(post)
 
 
 @control_router.post("/mentions", status_code=201)
 def seed_mention(request: Request, body: PostIn) -> PostOut:
-    """Post a mention of the bot (prefixed with @bot unless the text mentions it)."""
-    store = store_of(request)
-    handle = store.bot.username
-    text = body.text if mentions_username(body.text, handle) else f"@{handle} {body.text}"
-    return _seed(store, body, text)
+    """Post a mention of the bot (its text starts with @bot unless it mentions the bot, or a
+    reply's thread handles do)."""
+    return _seed(store_of(request), body, mention_bot=True)
 
 
 @control_router.post("/posts", status_code=201)
 def seed_post(request: Request, body: PostIn) -> PostOut:
-    """Post as given (thread context, other users' posts)."""
-    return _seed(store_of(request), body, body.text)
+    """Post as given (thread context, other users' posts); a reply after its thread's handles."""
+    return _seed(store_of(request), body, mention_bot=False)
 
 
 @control_router.get("/posts")
@@ -157,7 +176,7 @@ def set_fault(request: Request, body: FaultIn) -> dict[str, FaultIn]:
 
 @control_router.delete("/faults")
 def clear_faults(request: Request) -> dict[str, FaultIn]:
-    """Remove every fault and restore the default rate limits."""
+    """Remove every fault and restore the default rate limits (GET /sandbox/limits)."""
     store_of(request).clear_faults()
     return {}
 
@@ -175,6 +194,16 @@ def _faults(faults: Mapping[str, Fault]) -> dict[str, FaultIn]:
             }
         )
         for name, f in faults.items()
+    }
+
+
+@control_router.get("/limits")
+def limits(request: Request) -> dict[str, RateLimitIn]:
+    """Every X endpoint's default rate limit: what applies while no fault replaces it, and what
+    DELETE /sandbox/faults and /sandbox/reset restore (`mentionbot sandbox --limit` sets it)."""
+    return {
+        name: RateLimitIn(limit=rl.limit, window_s=rl.window_s)
+        for name, rl in store_of(request).limits().items()
     }
 
 

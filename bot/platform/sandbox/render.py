@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http import HTTPStatus
@@ -26,9 +27,22 @@ class XError(Exception):
 
 
 class XJSONResponse(JSONResponse):
-    """JSON with the content type X sends (tweepy's AsyncClient needs it on errors too)."""
+    """JSON with the content type X sends (tweepy's AsyncClient needs it on errors too).
+
+    Text with a lone surrogate (X's JSON can carry one) cannot be encoded as UTF-8; it
+    goes out as a \\udXXX escape, as X sends it, instead of failing the request with a 500.
+    """
 
     media_type = "application/json; charset=utf-8"
+
+    def render(self, content: Any) -> bytes:
+        """Serialise as compact UTF-8 JSON, escaping what UTF-8 cannot carry."""
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:
+            return json.dumps(
+                content, ensure_ascii=True, allow_nan=False, indent=None, separators=(",", ":")
+            ).encode("ascii")
 
 
 def format_time(moment: datetime) -> str:
@@ -103,6 +117,7 @@ def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
         "author_id": post.author_id,
         "conversation_id": str(post.conversation_id),
         "created_at": format_time(post.created_at),
+        "display_text_range": [post.display_start, len(post.text)],
     }
     if post.in_reply_to is not None:
         optional["in_reply_to_user_id"] = post.in_reply_to_user_id

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import uvicorn
 from fastapi import FastAPI
 
 from bot.platform.sandbox.app import create_app
+from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.store import Store
 from bot.threaded_server import ThreadedServer
 
@@ -36,7 +39,9 @@ def main(
     bot_user_id: str = "1000000000000000001",
     bot_username: str = "mentionbot",
     bot_name: str = "Mention Bot",
+    limits: Mapping[str, RateLimit] | None = None,
 ) -> None:
-    """Serve the sandbox in the foreground until interrupted (`mentionbot sandbox`)."""
-    app = create_app(bot_user_id, bot_username, bot_name)
+    """Serve the sandbox in the foreground until interrupted (`mentionbot sandbox`); `limits`
+    are the default rate limits, restored whenever faults are cleared."""
+    app = create_app(bot_user_id, bot_username, bot_name, limits=limits)
     uvicorn.run(app, host=host, port=port, log_level="info")

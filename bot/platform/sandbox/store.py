@@ -6,41 +6,18 @@ import bisect
 import itertools
 import math
 import random
-import re
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 
+from bot.platform.sandbox.limits import ENDPOINTS, RateLimit, default_limits
+from bot.platform.sandbox.text import mentioned_usernames, reply_handles, reply_prefix
 from bot.platform.snowflake import snowflake, snowflake_ms
 
 MENTIONS_REACH_BACK = 800
 USER_TWEETS_REACH_BACK = 3200
-DEFAULT_WINDOW_S = 900
-# The x-rate-limit-limit values X sent in ../shared/x-api-recordings (15-minute windows).
-DEFAULT_LIMITS: Mapping[str, int] = {
-    "me": 75,
-    "mentions": 450,
-    "tweet_lookup": 300,
-    "user_tweets": 1500,
-    "create_tweet": 200,
-    "delete_tweet": 50,
-}
-ENDPOINTS: tuple[str, ...] = tuple(DEFAULT_LIMITS)
-
-# Handles are ASCII word characters; a preceding word character means an e-mail address.
-_MENTION = re.compile(r"(?<![A-Za-z0-9_])@([A-Za-z0-9_]+)")
-
-
-def mentioned_usernames(text: str) -> frozenset[str]:
-    """Return the lower-cased handles a text mentions."""
-    return frozenset(m.lower() for m in _MENTION.findall(text))
-
-
-def mentions_username(text: str, username: str) -> bool:
-    """Tell whether a text mentions a handle (case-insensitive, whole handle)."""
-    return username.lower() in mentioned_usernames(text)
 
 
 @dataclass(frozen=True)
@@ -68,6 +45,9 @@ class Post:
     in_reply_to_user_id: str | None = None
     deleted: bool = False
     mentions: frozenset[str] = frozenset()
+    # Where the author's own text begins (X's display_text_range start, in code points): after
+    # the thread's handles X puts before a reply's text.
+    display_start: int = 0
 
     @property
     def created_at(self) -> datetime:
@@ -81,14 +61,6 @@ class Page:
 
     posts: list[Post]
     has_more: bool
-
-
-@dataclass(frozen=True)
-class RateLimit:
-    """A request budget per window."""
-
-    limit: int
-    window_s: int
 
 
 @dataclass(frozen=True)
@@ -152,10 +124,11 @@ class _Window:
 class Store:
     """Thread-safe state of one sandbox; one lock guards everything."""
 
-    def __init__(self, bot: User, limits: Mapping[str, int] | None = None) -> None:
+    def __init__(self, bot: User, limits: Mapping[str, int | RateLimit] | None = None) -> None:
         self._lock = threading.Lock()
         self._bot = bot
-        self._limits = {**DEFAULT_LIMITS, **(limits or {})}
+        # The budgets every endpoint has whenever no fault replaces them (faults cleared too).
+        self._limits = default_limits(limits)
         self._last_id = 0
         self._clear()
 
@@ -226,20 +199,44 @@ class Store:
         *,
         post_id: int | None = None,
         created_at: datetime | None = None,
+        handles: Sequence[str] = (),
     ) -> Post:
-        """Store a post as given (no duplicate check); for seeding and the control API."""
+        """Store a post as given (no duplicate check), after the reply `handles` if any; for
+        seeding and the control API."""
         with self._lock:
-            return self._insert(author_id, text, in_reply_to, post_id, created_at)
+            return self._insert(author_id, text, in_reply_to, post_id, created_at, handles)
 
-    def create_post(self, author_id: str, text: str, in_reply_to: int | None = None) -> Post:
+    def create_post(
+        self,
+        author_id: str,
+        text: str,
+        in_reply_to: int | None = None,
+        handles: Sequence[str] = (),
+    ) -> Post:
         """Store a post the way X's create endpoint does, refusing duplicates."""
+        full = reply_prefix(handles) + text
         with self._lock:
             if any(
-                p.author_id == author_id and p.text == text and not p.deleted
+                p.author_id == author_id and p.text == full and not p.deleted
                 for p in self._posts.values()
             ):
                 raise DuplicateContent(text)
-            return self._insert(author_id, text, in_reply_to, None, None)
+            return self._insert(author_id, text, in_reply_to, None, None, handles)
+
+    def reply_handles(
+        self, parent_id: int, replier_id: str, exclude_user_ids: Iterable[str] = ()
+    ) -> list[str]:
+        """The handles X puts before the text of `replier_id`'s reply to a post: its author and
+        the accounts it mentions, without the replier and `exclude_user_ids`."""
+        with self._lock:
+            parent = self._posts.get(parent_id)
+            if parent is None or parent.deleted:
+                raise UnknownPost(str(parent_id))
+            author = self._users[parent.author_id]
+            skip = [
+                self._users[u].username for u in (replier_id, *exclude_user_ids) if u in self._users
+            ]
+        return reply_handles(author.username, parent.text, skip)
 
     def _insert(
         self,
@@ -248,6 +245,7 @@ class Store:
         in_reply_to: int | None,
         post_id: int | None,
         created_at: datetime | None,
+        handles: Sequence[str] = (),
     ) -> Post:
         if author_id not in self._users:
             raise UnknownUser(author_id)
@@ -260,6 +258,8 @@ class Store:
             post_id = self._next_id(created_at)
         elif post_id in self._posts:
             raise SandboxError(f"post {post_id} exists")
+        prefix = reply_prefix(handles) if parent is not None else ""
+        text = prefix + text
         post = Post(
             id=post_id,
             text=text,
@@ -268,6 +268,7 @@ class Store:
             in_reply_to=in_reply_to,
             in_reply_to_user_id=parent.author_id if parent else None,
             mentions=mentioned_usernames(text),
+            display_start=len(prefix),
         )
         self._posts[post_id] = post
         if not self._ids or post_id > self._ids[-1]:
@@ -377,11 +378,15 @@ class Store:
                     self._windows.pop(name, None)
 
     def clear_faults(self) -> None:
-        """Remove every fault and restore the default limits."""
+        """Remove every fault and restore the default limits (the ones the store was made with)."""
         with self._lock:
             self._faults.clear()
             self._rngs.clear()
             self._windows.clear()
+
+    def limits(self) -> dict[str, RateLimit]:
+        """The default limit of every endpoint (what applies without a rate-limit fault)."""
+        return dict(self._limits)
 
     def faults(self) -> dict[str, Fault]:
         """Return the installed faults."""
@@ -394,7 +399,7 @@ class Store:
             self._requests[endpoint] += 1
             key = endpoint if endpoint in self._faults else "*"
             fault = self._faults.get(key, Fault())
-            budget = fault.rate_limit or RateLimit(self._limits[endpoint], DEFAULT_WINDOW_S)
+            budget = fault.rate_limit or self._limits[endpoint]
             window = self._windows.get(endpoint)
             if window is None or now >= window.reset_at:
                 window = _Window(budget.limit, now + budget.window_s)

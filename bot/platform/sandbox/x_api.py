@@ -39,6 +39,7 @@ from bot.platform.sandbox.render import (
     tweets_body,
 )
 from bot.platform.sandbox.store import DuplicateContent, NotAuthor, Store, UnknownPost, UnknownUser
+from bot.platform.sandbox.text import lone_surrogate
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
@@ -220,6 +221,9 @@ class CreateReply(BaseModel):
 
     model_config = ConfigDict(extra="allow")
     in_reply_to_tweet_id: str = Field(pattern=ID_PATTERN)
+    # X's spec: put the thread's handles before the text (the sandbox does only when asked).
+    auto_populate_reply_metadata: bool = False
+    exclude_reply_user_ids: list[str] = Field(default_factory=list)
 
 
 class CreateTweet(BaseModel):
@@ -235,12 +239,18 @@ def create_tweet(request: Request, body: CreateTweet) -> JSON:
     """Post as the authenticated user (the bot); no OAuth check is made."""
     if not body.text:
         raise invalid_request([{"message": "Tweet text is required and must not be empty."}])
+    bad = lone_surrogate(body.text)
+    if bad:
+        raise invalid_request([{"message": f"Tweet text is not valid Unicode: it has {bad}."}])
     if twitter_text.parse_tweet(body.text).weightedLength > MAX_WEIGHTED_LENGTH:
         raise invalid_request([{"message": TOO_LONG_MESSAGE}])
     parent = int(body.reply.in_reply_to_tweet_id) if body.reply else None
     store = store_of(request)
     try:
-        post = store.create_post(store.bot.id, body.text, parent)
+        handles: list[str] = []
+        if body.reply and parent is not None and body.reply.auto_populate_reply_metadata:
+            handles = store.reply_handles(parent, store.bot.id, body.reply.exclude_reply_user_ids)
+        post = store.create_post(store.bot.id, body.text, parent, handles)
     except DuplicateContent as exc:
         raise XError(403, problem(403, DUPLICATE_DETAIL)) from exc
     except UnknownPost as exc:

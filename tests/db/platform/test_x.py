@@ -24,7 +24,8 @@ import tweepy
 
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import Store, mentioned_usernames
+from bot.platform.sandbox.store import Store
+from bot.platform.sandbox.text import mentioned_usernames
 from bot.platform.x import RedirectSession
 
 RECORDINGS = Path(

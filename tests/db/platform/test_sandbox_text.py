@@ -1,0 +1,215 @@
+"""The sandbox's text as X has it, over real HTTP: lone surrogates (refused on the way in, sent
+escaped on the way out, never a 500), replies that start with the thread's handles and a
+display_text_range after them, and lookups that expand each post's author."""
+
+from __future__ import annotations
+
+import json
+import zlib
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import jsonschema
+import pytest
+
+from bot.platform.sandbox.app import create_app
+from bot.platform.sandbox.server import SandboxServer
+from bot.platform.sandbox.store import Store
+
+BOT_ID = "1000000000000000001"
+MENTIONS = f"/2/users/{BOT_ID}/mentions"
+SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "x-api-spec" / "openapi-v2.159.json"
+JSON = {"content-type": "application/json"}
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(create_app()) as running:
+        yield running
+
+
+@pytest.fixture
+def http(server: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        client.post("/sandbox/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def store(server: SandboxServer) -> Store:
+    return server.store
+
+
+def seed(http: httpx.Client, route: str, author: str, text: str, **extra: Any) -> dict[str, Any]:
+    body = {
+        "author_id": str(zlib.crc32(author.encode())),
+        "username": author,
+        "text": text,
+        **extra,
+    }
+    response = http.post(f"/sandbox/{route}", json=body)
+    assert response.status_code == 201, response.text
+    post: dict[str, Any] = response.json()
+    return post
+
+
+def spec_validate(body: Any, schema_name: str) -> None:
+    """Check a body against the schema X's OpenAPI document gives its operation's answer."""
+    spec = json.loads(SPEC.read_text())
+    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
+    jsonschema.validate(body, schema)
+
+
+# lone surrogates
+
+
+def test_control_api_refuses_a_lone_surrogate_with_a_clear_422(http: httpx.Client) -> None:
+    # Raw bytes, so the \ud800 escape reaches the server as JSON (no client re-encodes it).
+    raw = b'{"author_id": "42", "username": "alice", "text": "is this true? \\ud800"}'
+    response = http.post("/sandbox/mentions", content=raw, headers=JSON)
+    assert response.status_code == 422, response.text
+    (error,) = response.json()["detail"]
+    assert error["loc"] == ["body", "text"]
+    assert "lone surrogate" in error["msg"] and "surrogate pair" in error["msg"]
+    assert "input" not in error
+    name = b'{"author_id": "42", "username": "alice", "name": "\\udc00", "text": "hi"}'
+    refused = http.post("/sandbox/posts", content=name, headers=JSON)
+    assert refused.status_code == 422
+    (error,) = refused.json()["detail"]
+    assert error["loc"] == ["body", "name"]
+    assert "lone surrogate (\\udc00) at index 0" in error["msg"]
+    # Nothing was stored, and a pair (an emoji) is fine.
+    assert http.get("/sandbox/posts").json() == []
+    pair = b'{"author_id": "42", "username": "alice", "text": "drum \\ud83e\\udd41"}'
+    assert (
+        http.post("/sandbox/mentions", content=pair, headers=JSON)
+        .json()["text"]
+        .endswith("drum \U0001f941")
+    )
+
+
+def test_create_refuses_a_lone_surrogate_with_an_x_400(http: httpx.Client) -> None:
+    response = http.post("/2/tweets", content=b'{"text": "oops \\udfff"}', headers=JSON)
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["title"] == "Invalid Request"
+    assert "lone surrogate (\\udfff) at index 5" in body["errors"][0]["message"]
+    assert "x-rate-limit-limit" in response.headers
+    assert http.get(f"/2/users/{BOT_ID}/tweets").json() == {"meta": {"result_count": 0}}
+
+
+def test_stored_lone_surrogate_goes_out_escaped_never_a_500(
+    http: httpx.Client, store: Store
+) -> None:
+    # What X itself can send: seeded in-process, since the HTTP side refuses it.
+    store.upsert_user("42", "alice", "Al\ud800ice")
+    post = store.add_post("42", "@mentionbot broken \udc01 text")
+    params = {"expansions": "author_id", "user.fields": "name"}
+    for path, extra in (
+        (MENTIONS, {}),
+        (f"/2/tweets/{post.id}", {}),
+        ("/2/tweets", {"ids": post.id}),
+    ):
+        response = http.get(path, params={**params, **extra})
+        assert response.status_code == 200, (path, response.text)
+        assert b"broken \\udc01 text" in response.content
+        assert b"Al\\ud800ice" in response.content
+        assert response.content.isascii()
+    listed = http.get("/sandbox/posts")
+    assert listed.status_code == 200
+    assert listed.json()[0]["text"] == "@mentionbot broken \udc01 text"
+
+
+# replies and display_text_range
+
+
+def test_a_reply_starts_with_the_threads_handles(http: httpx.Client) -> None:
+    root = seed(http, "posts", "root", "Moon landing was staged, ask @NASA and @esa")
+    assert root["display_text_range"] == [0, len(root["text"])]
+    first = seed(http, "mentions", "bob", "is this true?", in_reply_to=root["id"])
+    # The parent's author, then whom it mentions; then what bob wrote (the bot's handle first).
+    assert first["text"] == "@root @NASA @esa @mentionbot is this true?"
+    assert first["display_text_range"] == [len("@root @NASA @esa "), len(first["text"])]
+    # Carol replies to bob: bob, then bob's handles (the bot among them: no second @mentionbot).
+    second = seed(http, "mentions", "carol", "and?", in_reply_to=first["id"])
+    assert second["text"] == "@bob @root @NASA @esa @mentionbot and?"
+    start, end = second["display_text_range"]
+    assert second["text"][start:end] == "and?"
+    # The replier is never in her own reply's handles; a post without them is as written.
+    back = seed(http, "posts", "root", "no", in_reply_to=second["id"])
+    assert back["text"] == "@carol @bob @NASA @esa @mentionbot no"
+    plain = seed(
+        http,
+        "posts",
+        "dave",
+        "as written",
+        in_reply_to=root["id"],
+        auto_populate_reply_metadata=False,
+    )
+    assert (plain["text"], plain["display_text_range"]) == ("as written", [0, 10])
+
+
+def test_display_text_range_only_when_asked_and_as_x_describes_it(http: httpx.Client) -> None:
+    root = seed(http, "posts", "root", "hello")
+    reply = seed(http, "mentions", "bob", "hi", in_reply_to=root["id"])
+    plain = http.get(f"/2/tweets/{reply['id']}").json()["data"]
+    assert "display_text_range" not in plain
+    asked = http.get(f"/2/tweets/{reply['id']}", params={"tweet.fields": "display_text_range"})
+    assert asked.json()["data"]["display_text_range"] == [6, len("@root @mentionbot hi")]
+    spec_validate(asked.json(), "Get2TweetsIdResponse")
+    page = http.get(MENTIONS, params={"tweet.fields": "display_text_range"}).json()
+    assert [t["display_text_range"] for t in page["data"]] == [[6, 20]]
+
+
+def test_the_bot_gets_the_threads_handles_only_when_it_asks(http: httpx.Client) -> None:
+    root = seed(http, "posts", "root", "look @eve")
+    ask = seed(http, "mentions", "bob", "true?", in_reply_to=root["id"])
+    plain = http.post(
+        "/2/tweets", json={"text": "No.", "reply": {"in_reply_to_tweet_id": ask["id"]}}
+    )
+    assert plain.json()["data"]["text"] == "No."
+    eve = http.get("/sandbox/posts").json()
+    asked = http.post(
+        "/2/tweets",
+        json={
+            "text": "Still no.",
+            "reply": {
+                "in_reply_to_tweet_id": ask["id"],
+                "auto_populate_reply_metadata": True,
+                "exclude_reply_user_ids": [eve[0]["author_id"]],  # root
+            },
+        },
+    )
+    assert asked.status_code == 201, asked.text
+    # bob, then bob's handles without root (excluded) and without the bot (the replier).
+    assert asked.json()["data"]["text"] == "@bob @eve Still no."
+
+
+# lookups expand the author
+
+
+def test_lookups_expand_each_posts_author(http: httpx.Client) -> None:
+    root = seed(http, "posts", "root", "a claim")
+    ask = seed(http, "mentions", "bob", "true?", in_reply_to=root["id"])
+    again = seed(http, "mentions", "bob", "really?", in_reply_to=root["id"])
+    params = {"expansions": "author_id", "user.fields": "username"}
+    many = http.get(
+        "/2/tweets", params={"ids": f"{ask['id']},{root['id']},{again['id']}", **params}
+    )
+    body = many.json()
+    authors = [ask["author_id"], root["author_id"], again["author_id"]]
+    assert [t["author_id"] for t in body["data"]] == authors
+    # Each author once, with the fields asked for.
+    assert body["includes"]["users"] == [
+        {"id": ask["author_id"], "name": "bob", "username": "bob"},
+        {"id": root["author_id"], "name": "root", "username": "root"},
+    ]
+    spec_validate(body, "Get2TweetsResponse")
+    one = http.get(f"/2/tweets/{root['id']}", params=params).json()
+    assert one["data"]["author_id"] == root["author_id"]
+    assert one["includes"]["users"] == [
+        {"id": root["author_id"], "name": "root", "username": "root"}
+    ]
+    spec_validate(one, "Get2TweetsIdResponse")
