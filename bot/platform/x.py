@@ -6,6 +6,7 @@ is pointed at another host (the sandbox): RedirectSession rewrites the host of e
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Sequence
@@ -35,9 +36,17 @@ TWEET_FIELDS = [
     "referenced_tweets",
     "in_reply_to_user_id",
     "author_id",
+    # Where the author's own text begins: X puts the thread's handles before a reply's text.
+    "display_text_range",
 ]
 USER_FIELDS = ["username", "name", "subscription_type", "verified_type"]
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
+# Lookups (thread context) only need each author's handle.
+LOOKUP_EXPANSIONS = ["author_id"]
+LOOKUP_USER_FIELDS = ["username"]
+# X's JSON can carry an unpaired surrogate escape (\ud800); json decodes it to a str that
+# no UTF-8 encoder (Postgres, httpx, logs) accepts, so it never leaves this module.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DUPLICATE_DETAIL = "duplicate content"
 
 
@@ -126,26 +135,51 @@ class XSession(RedirectSession):
             return self._limits.get(endpoint)
 
 
-def _post(tweet: Any) -> Post:
+def well_formed(text: str) -> str:
+    """The text without unpaired surrogates (what X's JSON may carry and UTF-8 cannot)."""
+    return _LONE_SURROGATE.sub("", text)
+
+
+def _display_start(tweet: Any, text: str) -> int | None:
+    """Where the author's own text begins in the cleaned text (None when X did not say).
+
+    display_text_range counts code points, as Python's str does; only what is dropped before
+    the start moves it."""
+    span = tweet.data.get("display_text_range")
+    if not (isinstance(span, list) and span and isinstance(span[0], int) and span[0] >= 0):
+        return None
+    return min(len(well_formed(tweet.text[: span[0]])), len(text))
+
+
+def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
     in_reply_to = None
     for ref in getattr(tweet, "referenced_tweets", None) or []:
         if ref.type == "replied_to":
             in_reply_to = str(ref.id)
+    author_id = str(tweet.author_id) if tweet.author_id is not None else None
+    text = well_formed(tweet.text)
     return Post(
         id=str(tweet.id),
-        text=tweet.text,
-        author_id=str(tweet.author_id) if tweet.author_id is not None else None,
+        text=text,
+        author_id=author_id,
         conversation_id=str(tweet.conversation_id) if tweet.conversation_id else None,
         in_reply_to_post_id=in_reply_to,
         created_at=tweet.created_at,
+        author_username=(usernames or {}).get(author_id or ""),
+        display_start=_display_start(tweet, text),
     )
+
+
+def _usernames(resp: Any) -> dict[str, str]:
+    """Handle by user id, from a response's expanded users."""
+    return {str(u.id): well_formed(u.username) for u in (resp.includes or {}).get("users", [])}
 
 
 def _author(user: Any) -> Author:
     return Author(
         platform_id=str(user.id),
-        username=user.username,
-        name=user.name or "",
+        username=well_formed(user.username),
+        name=well_formed(user.name or ""),
         subscription_type=user.data.get("subscription_type"),
         verified_type=user.data.get("verified_type"),
     )
@@ -241,23 +275,27 @@ class XPlatform:
             user_auth=self.read_user_auth,
         )
         users = (resp.includes or {}).get("users", [])
+        usernames = _usernames(resp)
         return MentionsPage(
-            posts=[_post(t) for t in resp.data or []],
+            posts=[_post(t, usernames) for t in resp.data or []],
             authors={str(u.id): _author(u) for u in users},
             next_token=(resp.meta or {}).get("next_token"),
         )
 
     def get_posts(self, ids: Sequence[str]) -> list[Post]:
-        """Look up to 100 posts by id."""
+        """Look up to 100 posts by id, each with its author's handle."""
         if not ids:
             return []
         resp = self._call(
             self.client.get_tweets,
             list(ids)[:100],
+            expansions=LOOKUP_EXPANSIONS,
             tweet_fields=TWEET_FIELDS,
+            user_fields=LOOKUP_USER_FIELDS,
             user_auth=self.read_user_auth,
         )
-        return [_post(t) for t in resp.data or []]
+        usernames = _usernames(resp)
+        return [_post(t, usernames) for t in resp.data or []]
 
     def create_reply(self, text: str, in_reply_to_post_id: str) -> str:
         """Post a reply; returns the new post id."""
