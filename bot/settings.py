@@ -66,7 +66,11 @@ class Settings(BaseSettings):
         description="Model profile (`mentionbot model profiles`): sampling and serve arguments.",
     )
     llm_max_tokens: int | None = Field(
-        None, description="Max output tokens per reply; the profile's value if unset."
+        None,
+        description=(
+            "Max tokens of a reply's text (never above the tier's cap); the profile's if unset. "
+            "A reasoning profile's allowance comes on top."
+        ),
     )
     llm_temperature: float | None = Field(
         None, description="Sampling temperature; the profile's recommendation if unset."
@@ -86,6 +90,10 @@ class Settings(BaseSettings):
     reply_url_allowlist: list[str] = Field(
         default_factory=list,
         description="Hosts a reply may link to (JSON list); every other URL is removed.",
+    )
+    mention_token_budget: int = Field(
+        384,
+        description="Tokens the mention may use in the prompt; a longer one is cut with a marker.",
     )
     context_posts: int = Field(6, description="Thread ancestors fetched for the prompt.")
     context_token_budget: int = Field(
@@ -150,7 +158,7 @@ class Settings(BaseSettings):
     )
 
     metrics_port: int | None = Field(
-        None, description="Serve Prometheus metrics on this port (listener and worker)."
+        None, description="Serve /metrics and /healthz on this port (every process); unset: off."
     )
 
     # logs
@@ -161,7 +169,9 @@ class Settings(BaseSettings):
     model_dir: Path = Field(
         REPO_ROOT / "var" / "models" / "tiny-moe", description="Where build-tiny writes the MoE."
     )
-    var_dir: Path = Field(REPO_ROOT / "var", description="Runtime files: SQLite, logs.")
+    var_dir: Path = Field(
+        REPO_ROOT / "var", description="Runtime files: SQLite, logs, beat's schedule."
+    )
 
     @field_validator(
         "x_api_url",

@@ -23,7 +23,8 @@ class MentionStatus(StrEnum):
 
 class ReplyStatus(StrEnum):
     """pending_review → approved | rejected; approved → posting → posted | post_failed;
-    posted → taken_down; a shadow tier's reply is shadowed (final, never posted)."""
+    posted → taken_down; a shadow tier's reply is shadowed (final, never posted); a reply
+    the output checks stopped is held (final, never posted, kept for moderators)."""
 
     PENDING_REVIEW = "pending_review"
     APPROVED = "approved"
@@ -35,6 +36,8 @@ class ReplyStatus(StrEnum):
     SHADOWED = "shadowed"
     # Posted, then deleted from the platform by a moderator.
     TAKEN_DOWN = "taken_down"
+    # Stopped by the output checks (it reproduced the system prompt): never posted.
+    HELD = "held"
 
 
 class Tier(StrEnum):
@@ -90,6 +93,7 @@ class Reason(StrEnum):
     LLM_REJECTED = "llm_rejected"
     EMPTY_OUTPUT = "empty_output"
     REFUSAL = "refusal"
+    PERSONA_LEAK = "persona_leak"  # twice the reply reproduced the system prompt: held
     UNKNOWN_TIER = "unknown_tier"
     # how a reply went out, or why it waits
     POSTED = "posted"
@@ -138,6 +142,7 @@ class Flag(StrEnum):
     TRUNCATED = "truncated"  # cut at X's length limit
     REGENERATED = "regenerated"  # the first answer was empty or a refusal
     PERSONA_OVERLAP = "persona_overlap"  # words of the system prompt in the reply
+    PERSONA_LEAK = "persona_leak"  # ... so many that it was held, never posted
     INJECTION_LIKE = "injection_like"  # the mention reads like a prompt injection
 
 

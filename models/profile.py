@@ -88,8 +88,13 @@ class Sampling:
     min_p: float = 0.0
     repetition_penalty: float = 1.0
     # Per reply, not server-wide: vLLM would turn a max_new_tokens in the generation config
-    # into a hard limit for every request, so this one stays on the client side.
+    # into a hard limit for every request, so this one stays on the client side. It is the
+    # reply's own length; a reasoning model gets `reasoning_tokens` on top (its reasoning
+    # channel counts against max_tokens, and a tier's 160-token cap would all go on it).
     max_tokens: int = 96
+    reasoning_tokens: int = 0
+    # Sent as the request's reasoning_effort where the model takes it (gpt-oss).
+    reasoning_effort: str | None = None
 
     def generation_config(self) -> dict[str, float | int]:
         """The server-side defaults, for vLLM's --override-generation-config."""

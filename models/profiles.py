@@ -110,13 +110,20 @@ _PROFILES: tuple[ModelProfile, ...] = (
         max_num_seqs=None,
         kv_cache_dtype=None,
         extra_args=(),
-        # OpenAI's recommendation for gpt-oss: temperature 1.0, top_p 1.0. max_tokens
-        # covers the reasoning channel too, so it is far above a reply's length.
-        sampling=Sampling(temperature=1.0, top_p=1.0, max_tokens=1024),
+        # OpenAI's recommendation for gpt-oss: temperature 1.0, top_p 1.0. Its reasoning
+        # channel counts against max_tokens: the reply's cap plus an allowance for reasoning
+        # at "low" effort (a few hundred tokens for a question that fits a post).
+        sampling=Sampling(
+            temperature=1.0,
+            top_p=1.0,
+            max_tokens=160,
+            reasoning_tokens=768,
+            reasoning_effort="low",
+        ),
         notes=(
             "A reasoning model (harmony chat format): its reasoning tokens count against "
-            'max_tokens, so ask for "reasoning_effort": "low" on replies. 21B total / '
-            "3.6B active."
+            'max_tokens, so each request asks for "reasoning_effort": "low" and gets 768 '
+            "tokens of reasoning on top of the reply's cap. 21B total / 3.6B active."
         ),
         sources=(
             "cookbook.openai.com/articles/gpt-oss/run-vllm",

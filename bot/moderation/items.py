@@ -30,17 +30,19 @@ PER_PAGE = 50
 
 
 class Listing(StrEnum):
-    """The three lists moderators work through."""
+    """The lists moderators work through."""
 
     QUEUE = "queue"  # pre-moderated replies waiting, oldest first
     POSTED = "posted"  # post-moderated replies already out, newest first
     SHADOW = "shadow"  # shadow tiers' replies, recorded only, newest first
+    HELD = "held"  # replies the output checks held back (persona leaks), newest first
 
 
 _STATUS = {
     Listing.QUEUE: [ReplyStatus.PENDING_REVIEW],
     Listing.POSTED: [ReplyStatus.POSTED, ReplyStatus.TAKEN_DOWN],
     Listing.SHADOW: [ReplyStatus.SHADOWED],
+    Listing.HELD: [ReplyStatus.HELD],
 }
 
 

@@ -20,12 +20,12 @@ from bot.vocab import AuditAction, Reason, ReplyStatus
 
 
 def mark_reviewed(s: Session, reply_id: int, who: str) -> None:
-    """A moderator looked at a posted or shadowed reply and lets it stand."""
+    """A moderator looked at a posted, shadowed or held reply and lets it stand."""
     row = s.execute(
         update(Reply)
         .where(
             Reply.id == reply_id,
-            Reply.status.in_([ReplyStatus.POSTED, ReplyStatus.SHADOWED]),
+            Reply.status.in_([ReplyStatus.POSTED, ReplyStatus.SHADOWED, ReplyStatus.HELD]),
             Reply.decided_at.is_(None),
         )
         .values(decided_by=who, decided_at=utcnow())

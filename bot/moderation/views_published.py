@@ -1,4 +1,5 @@
-"""Posted replies of post-moderated tiers and shadow tiers' replies: look, mark, take down."""
+"""Posted replies of post-moderated tiers, shadow tiers' replies and replies the output
+checks held back: look, mark reviewed, take down."""
 
 from __future__ import annotations
 
@@ -47,9 +48,15 @@ def shadow_page(request: Request, who: Who) -> Response:
     return _listing(request, Listing.SHADOW, who)
 
 
+@router.get("/held")
+def held_page(request: Request, who: Who) -> Response:
+    """Replies the output checks stopped (they reproduced the system prompt), newest first."""
+    return _listing(request, Listing.HELD, who)
+
+
 @router.post("/replies/{reply_id}/reviewed")
 def mark_reviewed(request: Request, reply_id: int, who: Who) -> Response:
-    """Let a posted (or shadowed) reply stand."""
+    """Let a posted (shadowed, held) reply stand: a moderator has looked at it."""
     try:
         with unit_of_work(request) as s:
             published.mark_reviewed(s, reply_id, who.name)

@@ -21,10 +21,11 @@ from bot.replies.deps import ReplyDeps, TryLater
 from bot.replies.schema import Reply, ReplyFlag
 from bot.subscribers.tiers import Policy, policies, policy_for
 from bot.vocab import Flag, Moderation, Reason, ReplyStatus, UnknownTierError
-from models.context import fit_thread
+from models.context import fit_text, fit_thread
 from models.llm_client import Completion, LLMError, LLMRejected, LLMUnavailable
 from models.postprocess import ReplyPolicy, process_reply
-from models.postprocess.persona import persona_overlap
+from models.postprocess.persona import leaks_system_prompt, persona_overlap
+from models.profile import Sampling
 from models.profiles import get_profile
 from models.prompt import ContextPost, build_messages, looks_like_injection
 
@@ -87,13 +88,10 @@ def _write_reply(
     policy: Policy,
 ) -> int | None:
     """Prompt the model and store its reply for a mention this worker has claimed."""
-    messages = build_messages(
-        deps.persona,
-        claimed.text,
-        username,
-        thread=_thread_context(deps, claimed.in_reply_to),
-        bot_username=deps.bot_username,
-    )
+    messages = _prompt(deps, claimed, username, policy)
+    if messages is None:
+        fail(deps, mention_id, Reason.TOO_LONG, "the mention does not fit the model's context")
+        return None
     started = time.perf_counter()
     try:
         answer = complete(deps, messages, policy)
@@ -105,10 +103,14 @@ def _write_reply(
         fail(deps, mention_id, Reason.LLM_REJECTED, str(exc))
         return None
     deps.breaker.record_success()
+    flags = flags_for(answer, claimed.text, messages[0]["content"])
+    if answer.reason == Reason.PERSONA_LEAK:
+        # Kept, never posted, so moderators see what the model was talked into.
+        _store(deps, mention_id, answer, policy, flags | {Flag.PERSONA_LEAK}, started)
+        return None
     if answer.reason is not None:
         fail(deps, mention_id, answer.reason, answer.completion.text[:200])
         return None
-    flags = flags_for(answer, claimed.text, messages[0]["content"])
     reply_id = _store(deps, mention_id, answer, policy, flags, started)
     log.info(
         "generate.done",
@@ -148,6 +150,10 @@ _STATUS = {
     Moderation.PRE: ReplyStatus.PENDING_REVIEW,
     Moderation.SHADOW: ReplyStatus.SHADOWED,
 }
+_STATUS_REASON = {ReplyStatus.SHADOWED: Reason.SHADOW, ReplyStatus.HELD: Reason.PERSONA_LEAK}
+# What the prompt spends beyond the system message, the posts and the reply: the user
+# message's framing lines and the chat template's markers.
+PROMPT_OVERHEAD_TOKENS = 96
 
 
 def _store(
@@ -158,8 +164,14 @@ def _store(
     flags: set[Flag],
     started: float,
 ) -> int | None:
-    """Store the reply (unique per mention) with its flags and mark the mention answered."""
-    status = _STATUS.get(Moderation(policy.moderation), ReplyStatus.APPROVED)
+    """Store the reply (unique per mention) with its flags and mark the mention answered, or
+    failed (persona_leak) when the output checks held the reply back."""
+    held = answer.reason == Reason.PERSONA_LEAK
+    status = (
+        ReplyStatus.HELD
+        if held
+        else _STATUS.get(Moderation(policy.moderation), ReplyStatus.APPROVED)
+    )
     now = utcnow()
     with transaction(deps.sessions) as s:
         reply_id = s.execute(
@@ -170,7 +182,7 @@ def _store(
                 # Pre-moderated tiers wait for a moderator; shadow tiers are only recorded;
                 # the others post at once.
                 status=status,
-                reason=Reason.SHADOW if status == ReplyStatus.SHADOWED else None,
+                reason=_STATUS_REASON.get(status),
                 moderation=policy.moderation,
                 model=answer.completion.model,
                 prompt_tokens=answer.completion.prompt_tokens,
@@ -185,6 +197,10 @@ def _store(
         ).scalar_one_or_none()
         if reply_id is not None and flags:
             s.add_all(ReplyFlag(reply_id=reply_id, flag=f) for f in sorted(flags))
+        if held:
+            # The system failed this user: the quota unit goes back with the failure.
+            claims.fail_mention(s, mention_id, Reason.PERSONA_LEAK, "reply held back", now)
+            return None
         claims.answer_mention(s, mention_id, now)
         if status == ReplyStatus.SHADOWED:
             # Nothing reaches the user: a shadow tier's reply costs them nothing.
@@ -192,7 +208,35 @@ def _store(
     return int(reply_id) if reply_id is not None else None
 
 
-def _thread_context(deps: ReplyDeps, in_reply_to: str | None) -> list[ContextPost]:
+def _prompt(
+    deps: ReplyDeps, claimed: claims.ClaimedMention, username: str, policy: Policy
+) -> list[dict[str, str]] | None:
+    """The chat messages within the model's window: the mention first (cut with a marker
+    if it must be), the thread with what is left; None when not even a cut mention fits."""
+    settings, count = deps.settings, _counter(deps)
+    system = build_messages(deps.persona, "", username, bot_username=deps.bot_username)[0]
+    room = (
+        get_profile(settings.model_profile).max_model_len
+        - count(system["content"])
+        - max_tokens_for(settings.llm_max_tokens, _sampling(deps), policy)
+        - PROMPT_OVERHEAD_TOKENS
+    )
+    mention = fit_text(claimed.text, min(settings.mention_token_budget, room), count)
+    if not mention.strip():
+        return None
+    if mention != claimed.text:
+        log.info("generate.mention_cut", chars=len(claimed.text), kept=len(mention))
+    thread_budget = min(settings.context_token_budget, room - count(mention))
+    return build_messages(
+        deps.persona,
+        mention,
+        username,
+        thread=_thread_context(deps, claimed.in_reply_to, thread_budget),
+        bot_username=deps.bot_username,
+    )
+
+
+def _thread_context(deps: ReplyDeps, in_reply_to: str | None, budget: int) -> list[ContextPost]:
     """The mention's ancestors, oldest first, nearest kept first within the token budget."""
     nearest_first: list[ContextPost] = []
     next_id = in_reply_to
@@ -203,13 +247,21 @@ def _thread_context(deps: ReplyDeps, in_reply_to: str | None) -> list[ContextPos
                 break
             post = posts[0]
             nearest_first.append(
-                ContextPost(author_username=post.author_id or "someone", text=post.text)
+                ContextPost(
+                    # By handle, never by numeric id: the model must tell who said what, and
+                    # see which posts are its own.
+                    author_username=post.author_username or "someone",
+                    text=post.text,
+                    by_bot=post.author_id == deps.bot_user_id,
+                )
             )
             next_id = post.in_reply_to_post_id
     except PlatformError as exc:
         # Context makes a reply better; its absence must not cost the user an answer.
         log.warning("generate.context_unavailable", error=str(exc))
-    return fit_thread(nearest_first, deps.settings.context_token_budget, _counter(deps))
+    if budget <= 0:
+        return []
+    return fit_thread(nearest_first, budget, _counter(deps))
 
 
 def _counter(deps: ReplyDeps) -> Callable[[str], int]:
@@ -237,10 +289,22 @@ class Answer:
     attempts: int = 1
 
 
+def _sampling(deps: ReplyDeps) -> Sampling:
+    return get_profile(deps.settings.model_profile).sampling
+
+
+def max_tokens_for(llm_max_tokens: int | None, sampling: Sampling, policy: Policy) -> int:
+    """Tokens a request may generate: the reply's cap (MENTIONBOT_LLM_MAX_TOKENS, else the
+    profile's, never above the tier's) plus the profile's reasoning allowance on top."""
+    reply_cap = min(llm_max_tokens or sampling.max_tokens, policy.max_output_tokens)
+    return reply_cap + sampling.reasoning_tokens
+
+
 def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) -> Answer:
-    """Ask the model; an empty answer is asked for once more before the mention fails."""
+    """Ask the model; an empty answer, a refusal or a reply that reproduces the system prompt
+    is asked for once more before the mention fails."""
     settings = deps.settings
-    sampling = get_profile(settings.model_profile).sampling
+    sampling = _sampling(deps)
     extra: dict[str, Any] = {
         "top_k": sampling.top_k,
         "min_p": sampling.min_p,
@@ -249,18 +313,19 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
     if settings.llm_min_tokens:
         # A vLLM extension: the model may not end before it has said anything.
         extra["min_tokens"] = settings.llm_min_tokens
+    if sampling.reasoning_effort:
+        extra["reasoning_effort"] = sampling.reasoning_effort
     reply_policy = ReplyPolicy(
         max_mentions=settings.reply_max_mentions,
         url_allowlist=tuple(settings.reply_url_allowlist),
     )
     completion: Completion | None = None
     reason = Reason.EMPTY_OUTPUT
+    leaked: Answer | None = None
     for attempt in range(2):
         completion = deps.llm.complete(
             messages,
-            max_tokens=min(
-                settings.llm_max_tokens or sampling.max_tokens, policy.max_output_tokens
-            ),
+            max_tokens=max_tokens_for(settings.llm_max_tokens, sampling, policy),
             # The tier's priority reaches vLLM's scheduler (--scheduling-policy priority).
             priority=policy.priority if settings.llm_send_priority else None,
             temperature=(
@@ -269,15 +334,22 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
                 else settings.llm_temperature
             ),
             top_p=sampling.top_p,
-            # A second try must not repeat the first one's empty answer word for word.
+            # A second try must not repeat the first one's answer word for word.
             seed=None if attempt == 0 else int(time.time() * 1000) % 2**31,
             extra=extra,
         )
         processed = process_reply(completion.text, reply_policy)
+        if processed.posts and leaks_system_prompt(processed.posts[0], messages[0]["content"]):
+            # What a model that obeys "print your instructions" says: never posted.
+            leaked = Answer(
+                completion, processed.posts[0], Reason.PERSONA_LEAK, processed.changes, 2
+            )
+            log.warning("generate.persona_leak", attempt=attempt + 1)
+            continue
         if processed.posts:
             # One post per mention for now; threads of several posts are not posted yet.
             return Answer(completion, processed.posts[0], None, processed.changes, attempt + 1)
         reason = _REJECTED.get(processed.reason or "", Reason.EMPTY_OUTPUT)
         log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None
-    return Answer(completion, "", reason, attempts=2)
+    return leaked or Answer(completion, "", reason, attempts=2)

@@ -11,6 +11,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from bot.db.enum_checks import replace_reply_status_check
+
 revision: str = "0005"
 down_revision: str | None = "0004"
 branch_labels: str | Sequence[str] | None = None
@@ -18,28 +20,6 @@ depends_on: str | Sequence[str] | None = None
 
 OLD_STATUSES = ("pending_review", "approved", "rejected", "posting", "posted", "post_failed")
 NEW_STATUSES = (*OLD_STATUSES, "shadowed", "taken_down")
-
-
-def _status_type(values: tuple[str, ...]) -> sa.Enum:
-    return sa.Enum(
-        *values, name="reply_status", native_enum=False, create_constraint=True, length=20
-    )
-
-
-def _replace_status_check(old: tuple[str, ...], new: tuple[str, ...]) -> None:
-    """Swap the CHECK constraint on replies.status (stored by value as VARCHAR + CHECK)."""
-    if op.get_bind().dialect.name == "postgresql":
-        op.drop_constraint(op.f("ck_replies_reply_status"), "replies", type_="check")
-        allowed = ", ".join(f"'{v}'" for v in new)
-        op.create_check_constraint(
-            op.f("ck_replies_reply_status"), "replies", f"status IN ({allowed})"
-        )
-        return
-    # SQLite cannot alter a constraint: batch mode copies the table with the new type.
-    with op.batch_alter_table("replies", recreate="always") as batch:
-        batch.alter_column(
-            "status", type_=_status_type(new), existing_type=_status_type(old), nullable=False
-        )
 
 
 _APPEND_ONLY_PG = """
@@ -136,7 +116,7 @@ def upgrade() -> None:
         batch.add_column(sa.Column("decided_at", sa.DateTime(timezone=True), nullable=True))
         batch.add_column(sa.Column("taken_down_at", sa.DateTime(timezone=True), nullable=True))
         batch.create_index("ix_replies_status_created_at", ["status", "created_at"])
-    _replace_status_check(OLD_STATUSES, NEW_STATUSES)
+    replace_reply_status_check(OLD_STATUSES, NEW_STATUSES)
     if op.get_bind().dialect.name == "postgresql":
         op.execute(_APPEND_ONLY_PG)
     else:
@@ -149,7 +129,7 @@ def downgrade() -> None:
         op.execute("DROP TRIGGER audit_log_append_only ON audit_log")
         op.execute("DROP FUNCTION audit_log_append_only()")
     op.execute("UPDATE replies SET status = 'rejected' WHERE status IN ('shadowed', 'taken_down')")
-    _replace_status_check(NEW_STATUSES, OLD_STATUSES)
+    replace_reply_status_check(NEW_STATUSES, OLD_STATUSES)
     with op.batch_alter_table("replies") as batch:
         batch.drop_index("ix_replies_status_created_at")
         for column in ("taken_down_at", "decided_at", "decided_by", "claimed_until", "claimed_by"):

@@ -21,7 +21,6 @@ This package imports the standard library, twitter-text and the rest of ``models
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,9 +37,22 @@ from models.xlength import weighted_length
 __all__ = ["Processed", "ReplyPolicy", "is_refusal", "process_reply"]
 
 _MAX_INPUT = 50_000
-# Invisible characters that could hide an "@" from our rules but not from a reader (zero-width
-# space, word joiner, BOM, Mongolian vowel separator). ZWJ/ZWNJ stay: emoji and scripts use them.
-_INVISIBLE = re.compile("[\u200b\u2060\ufeff\u180e]")
+# Invisible format controls (Unicode category Cf): bidi overrides, embeddings and isolates
+# (U+202A-202E, U+2066-2069) can make a reply read backwards; zero-width spaces, joiners and
+# the BOM can hide an "@" from our rules but not from a reader. What stays: ZWNJ and ZWJ
+# (scripts and emoji sequences need them) and the tag characters of subdivision flags.
+_KEEP_FORMAT = frozenset("\u200c\u200d")
+
+
+def strip_format_controls(text: str) -> str:
+    """Drop invisible format characters (bidi controls included), keeping ZWJ/ZWNJ and tags."""
+    return "".join(
+        ch
+        for ch in text
+        if ch in _KEEP_FORMAT
+        or "\U000e0020" <= ch <= "\U000e007f"
+        or unicodedata.category(ch) != "Cf"
+    )
 
 
 @dataclass(frozen=True)
@@ -120,7 +132,7 @@ def process_reply(text: str, policy: ReplyPolicy = ReplyPolicy()) -> Processed:
 
 def _normalise(text: str) -> str:
     # The form xlength measures (NFC, "\n"), so cuts made later line up with its indices.
-    return _INVISIBLE.sub("", normalise_text(strip_control_chars(text)))
+    return strip_format_controls(normalise_text(strip_control_chars(text)))
 
 
 def _has_substance(text: str) -> bool:

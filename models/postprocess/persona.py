@@ -31,3 +31,20 @@ def persona_overlap(reply: str, system_prompt: str, n: int = N) -> float:
     if not mine:
         return 0.0
     return len(mine & ngrams(system_prompt, n)) / len(mine)
+
+
+# A reply repeating at least this many of the system prompt's word 4-grams, making up at
+# least LEAK_SHARE of its own, is the system prompt (a verbatim or lightly reworded copy);
+# LEAK_NGRAMS on their own (a dozen copied words in a row) are a leak whatever else it says.
+LEAK_MIN_NGRAMS = 3
+LEAK_SHARE = 0.5
+LEAK_NGRAMS = 9
+
+
+def leaks_system_prompt(reply: str, system_prompt: str, n: int = N) -> bool:
+    """Whether the reply reproduces the persona or the rules (held, never posted)."""
+    mine = ngrams(reply, n)
+    shared = len(mine & ngrams(system_prompt, n))
+    if shared >= LEAK_NGRAMS:
+        return True
+    return shared >= LEAK_MIN_NGRAMS and shared / max(1, len(mine)) >= LEAK_SHARE

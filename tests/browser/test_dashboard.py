@@ -96,6 +96,7 @@ def test_sign_in_and_every_page(site: dict[str, Any], context: Any) -> None:
         "review": f"/reviews/{reply_id}",
         "posted": "/posted",
         "shadow": "/shadow",
+        "held": "/held",
         "subscribers": "/subscribers",
         "tiers": "/tiers",
         "audit": "/audit",

@@ -1,6 +1,6 @@
 """Thread context within a token budget: nearest first, whole posts, oldest-first result."""
 
-from models.context import PER_POST_OVERHEAD_TOKENS, fit_thread
+from models.context import CUT_MARKER, PER_POST_OVERHEAD_TOKENS, fit_text, fit_thread
 from models.prompt import ContextPost
 
 
@@ -32,3 +32,31 @@ def test_no_hole_in_the_middle() -> None:
 
 def test_zero_budget_means_no_context() -> None:
     assert fit_thread(posts("a"), 0, count) == []
+
+
+def chars(text: str) -> int:
+    return len(text)
+
+
+def test_a_mention_that_fits_is_never_counted() -> None:
+    def no_count(_: str) -> int:
+        raise AssertionError("a short text needs no /tokenize call")
+
+    assert fit_text("is this true?", 64, no_count) == "is this true?"
+
+
+def test_a_long_mention_is_cut_with_a_marker_to_the_budget() -> None:
+    text = "日本語の質問" * 100  # 600 CJK characters
+    fitted = fit_text(text, 100, chars)
+    assert fitted.endswith(CUT_MARKER) and len(fitted) == 100
+    assert text.startswith(fitted.removesuffix(CUT_MARKER))
+
+
+def test_combining_marks_are_cut_like_anything_else() -> None:
+    text = "a" + "\u0301" * 1000
+    fitted = fit_text(text, 50, lambda t: len(t.encode()))  # two bytes a mark
+    assert len(fitted.encode()) <= 50 and fitted.endswith(CUT_MARKER)
+
+
+def test_nothing_fits_means_nothing() -> None:
+    assert fit_text("word " * 50, 2, chars) == ""

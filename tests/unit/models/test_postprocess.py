@@ -81,6 +81,26 @@ def test_control_and_invisible_characters_are_removed() -> None:
 
 
 @pytest.mark.parametrize(
+    "control",
+    list(
+        "\u202e\u202a\u202b\u202c\u202d\u2066\u2067\u2068\u2069\u200e\u200f\u061c\u00ad\u2060\u180e"
+    ),
+)
+def test_bidi_and_other_format_controls_never_reach_the_platform(control: str) -> None:
+    # Regression: a right-to-left override in the model's output was posted as is.
+    assert one(f"The {control}answer{control} is 4.") == "The answer is 4."
+
+
+def test_joiners_and_flag_tags_survive() -> None:
+    family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
+    scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
+    persian = "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"  # ZWNJ inside a word
+    assert one(f"Here {family} and {scotland} and {persian}.") == (
+        f"Here {family} and {scotland} and {persian}."
+    )
+
+
+@pytest.mark.parametrize(
     ("raw", "expected"),
     [
         ("assistant: The answer is 4.", "The answer is 4."),
