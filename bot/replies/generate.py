@@ -251,7 +251,8 @@ def _thread_context(deps: ReplyDeps, in_reply_to: str | None, budget: int) -> li
                     # By handle, never by numeric id: the model must tell who said what, and
                     # see which posts are its own.
                     author_username=post.author_username or "someone",
-                    text=post.text,
+                    # Without the handles X puts before a reply's own words.
+                    text=post.text[post.display_start or 0 :],
                     by_bot=post.author_id == deps.bot_user_id,
                 )
             )

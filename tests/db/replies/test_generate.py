@@ -23,6 +23,7 @@ from models.llm_client import VLLMClient
 from models.profiles import get_profile
 from models.prompt import build_messages, load_persona
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
+from tests.fixtures.factories.platform import sandbox_post
 from tests.fixtures.factories.subscribers import force_policy
 from tests.fixtures.fake_vllm import FakeVLLM
 
@@ -31,7 +32,7 @@ POLICY = Policy("premium_plus", True, 50, 300, 77, 0, "post", None, 30)
 
 
 def _deps(server: FakeVLLM, **settings: Any) -> ReplyDeps:
-    s = Settings(x_api_url="http://127.0.0.1:9", **settings)
+    s = Settings(**{"x_api_url": "http://127.0.0.1:9", **settings})
     return ReplyDeps(
         sessions=None,  # type: ignore[arg-type]  # complete never touches the database
         platform=XPlatform.from_settings(s),
@@ -219,3 +220,34 @@ def test_a_reasoning_profile_gets_its_allowance_on_top_of_the_tier_cap(
     complete(tiny, MESSAGES, POLICY)
     last = server.requests[-1].body
     assert last is not None and last["max_tokens"] == 77 and "reasoning_effort" not in last
+
+
+def test_thread_context_names_authors_by_handle_and_marks_the_bots_own(
+    server: FakeVLLM, db: sessionmaker[Session], sandbox: Any, bot_user: dict[str, str]
+) -> None:
+    # Regression: ancestors were labelled by numeric id ("post by @42"), so the model never
+    # recognised its own earlier reply in a thread.
+    claim = sandbox_post(sandbox.url, "8101", "alice", "The moon is made of cheese.")
+    earlier = sandbox_post(
+        sandbox.url, bot_user["id"], bot_user["username"], "It is not.", in_reply_to=claim
+    )
+    question = sandbox_post(
+        sandbox.url, "8102", "dave", "@mentionbot are you sure?", in_reply_to=earlier
+    )
+    deps = _deps(server, x_api_url=sandbox.url)
+    deps.sessions, deps.bot_user_id = db, bot_user["id"]
+    with db.begin() as s:
+        user = user_of(s, new_author("Premium"))
+        mention = add_mention(
+            s, user.id, question, text="@mentionbot are you sure?",
+            in_reply_to_post_id=earlier,
+            status=MentionStatus.QUEUED, tier="premium", priority=3, quota_at=utcnow(),
+        )  # fmt: skip
+    assert generate_reply(deps, mention.id) is not None
+    body = server.requests[-1].body
+    assert body is not None
+    user_message = body["messages"][1]["content"]
+    assert "post by @alice\n" in user_message
+    assert f"post by @{bot_user['username']} (your earlier reply)" in user_message
+    assert "post by @8101" not in user_message
+    assert "\nIt is not.\n" in user_message  # X's leading "@alice" is not the bot's words
