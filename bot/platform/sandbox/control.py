@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from typing import Literal
 
 from fastapi import APIRouter, HTTPException, Request
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import ID_PATTERN
@@ -76,12 +76,20 @@ class RateLimitIn(BaseModel):
 class FaultIn(BaseModel):
     """Misbehaviour to inject into one X endpoint, or every one ("*")."""
 
+    model_config = ConfigDict(extra="forbid")  # a misspelt fault must not pass as no fault
+
     endpoint: Endpoint | Literal["*"]
     latency_ms: int = Field(default=0, ge=0, le=120_000)
     error_ratio: float = Field(default=0.0, ge=0.0, le=1.0)
     status: int = Field(default=503, ge=400, le=599)
     rate_limit: RateLimitIn | None = None
     seed: int = Field(default=0, description="Seeds the error_ratio draws (reproducible runs).")
+    hold_ms: int = Field(
+        default=0,
+        ge=0,
+        le=120_000,
+        description="Answer this late after doing the work (a post is stored, then answered).",
+    )
 
 
 class StatsOut(BaseModel):
@@ -169,6 +177,7 @@ def set_fault(request: Request, body: FaultIn) -> dict[str, FaultIn]:
             status=body.status,
             rate_limit=RateLimit(limit.limit, limit.window_s) if limit else None,
             seed=body.seed,
+            hold_ms=body.hold_ms,
         ),
     )
     return _faults(store_of(request).faults())
@@ -191,6 +200,7 @@ def _faults(faults: Mapping[str, Fault]) -> dict[str, FaultIn]:
                 "status": f.status,
                 "rate_limit": vars(f.rate_limit) if f.rate_limit else None,
                 "seed": f.seed,
+                "hold_ms": f.hold_ms,
             }
         )
         for name, f in faults.items()

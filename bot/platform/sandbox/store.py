@@ -72,6 +72,7 @@ class Fault:
     status: int = 503
     rate_limit: RateLimit | None = None
     seed: int = 0
+    hold_ms: int = 0
 
 
 @dataclass(frozen=True)
@@ -84,6 +85,7 @@ class Ticket:
     allowed: bool
     latency_s: float = 0.0
     error_status: int | None = None
+    hold_s: float = 0.0
 
     def headers(self) -> dict[str, str]:
         """Return X's rate-limit headers for this request."""
@@ -418,6 +420,7 @@ class Store:
                 allowed=allowed,
                 latency_s=fault.latency_ms / 1000,
                 error_status=error,
+                hold_s=fault.hold_ms / 1000,
             )
 
     def record_status(self, endpoint: str, status: int) -> None:

@@ -77,6 +77,10 @@ class XRoute(APIRoute):
                 except RequestValidationError as exc:
                     error = invalid_request([{"message": _describe(exc)}])
                     response = XJSONResponse(error.body, status_code=400)
+                if ticket.hold_s:
+                    # Done (a post is stored), but the answer is late: a client that dies
+                    # meanwhile has posted without knowing it.
+                    await asyncio.sleep(ticket.hold_s)
             response.headers.update(ticket.headers())
             store.record_status(endpoint, response.status_code)
             return response

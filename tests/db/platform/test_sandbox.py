@@ -6,6 +6,7 @@ import re
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -448,6 +449,26 @@ def test_fault_latency(http: httpx.Client) -> None:
     started = time.monotonic()
     assert http.get("/2/users/me").status_code == 200
     assert time.monotonic() - started >= 0.3
+
+
+def test_fault_hold_answers_late_after_the_post_is_stored(http: httpx.Client) -> None:
+    # The fault suite kills a post worker in this window: X has the post, we do not know.
+    http.post("/sandbox/faults", json={"endpoint": "create_tweet", "hold_ms": 1500})
+    with ThreadPoolExecutor(1) as pool:
+        started = time.monotonic()
+        answer = pool.submit(http.post, "/2/tweets", json={"text": "held back answer"})
+        time.sleep(0.5)
+        stored = http.get("/sandbox/posts", params={"author_id": BOT_ID}).json()
+        assert [p["text"] for p in stored] == ["held back answer"]  # stored already ...
+        assert not answer.done()  # ... but not answered yet
+        assert answer.result().status_code == 201
+        assert time.monotonic() - started >= 1.5
+
+
+def test_a_misspelt_fault_is_refused(http: httpx.Client) -> None:
+    r = http.post("/sandbox/faults", json={"endpoint": "create_tweet", "hold": 5})
+    assert r.status_code == 422 and "hold" in r.text
+    assert http.get("/2/users/me").status_code == 200
 
 
 def test_fault_error_ratio_is_seeded(http: httpx.Client) -> None:
