@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Literal
@@ -41,15 +42,33 @@ class PostIn(BaseModel):
     created_at: datetime | None = Field(
         default=None, description="Back-date the post (its id follows); simulates a late post."
     )
+    decode_escapes: bool = Field(
+        default=False,
+        description="Decode \\uXXXX escapes written in the text: the way to seed a lone"
+        " surrogate, which X's timelines can carry but a JSON body here may not.",
+    )
 
     @field_validator("text", "name")
     @classmethod
     def well_formed(cls, value: str | None) -> str | None:
         """Refuse what no UTF-8 can carry (pydantic lets `str | None` fields through)."""
-        bad = lone_surrogate(value) if value is not None else None
-        if bad:
-            raise ValueError(f"{NOT_UNICODE} Found {bad}.")
-        return value
+        return _well_formed(value) if value is not None else None
+
+    def stored_text(self) -> str:
+        """The text to store (escapes decoded when asked)."""
+        if not self.decode_escapes:
+            return self.text
+        return _ESCAPE.sub(lambda m: chr(int(m.group(1), 16)), self.text)
+
+
+_ESCAPE = re.compile(r"\\u([0-9a-fA-F]{4})")
+
+
+def _well_formed(value: str) -> str:
+    bad = lone_surrogate(value)
+    if bad:
+        raise ValueError(f"{NOT_UNICODE} Found {bad}.")
+    return value
 
 
 class PostOut(BaseModel):
@@ -131,7 +150,7 @@ def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
         handles: list[str] = []
         if parent is not None and body.auto_populate_reply_metadata:
             handles = store.reply_handles(parent, body.author_id)
-        text = body.text
+        text = body.stored_text()
         bot = store.bot.username
         if mention_bot and not mentions_username(reply_prefix(handles) + text, bot):
             text = f"@{bot} {text}"

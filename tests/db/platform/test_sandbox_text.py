@@ -122,6 +122,16 @@ def test_stored_lone_surrogate_goes_out_escaped_never_a_500(
     assert listed.json()[0]["text"] == "@mentionbot broken \udc01 text"
 
 
+def test_a_lone_surrogate_is_stored_when_asked_for(http: httpx.Client) -> None:
+    # The hostile suite's way to make the sandbox hold what X can send: the escape written
+    # out in the text ("\\ud800", six characters), decoded by the sandbox.
+    body = {"author_id": "42", "username": "alice", "text": "half \\ud800 a pair"}
+    stored = http.post("/sandbox/mentions", json={**body, "decode_escapes": True})
+    assert stored.status_code == 201, stored.text
+    assert stored.json()["text"].endswith("half \ud800 a pair")
+    assert b"half \\ud800 a pair" in http.get(MENTIONS).content
+
+
 # replies and display_text_range
 
 
