@@ -71,7 +71,7 @@ def decide(
         return Decision(False, Reason.OWN_POST)
     if author is None or user is None:
         return Decision(False, Reason.UNKNOWN_AUTHOR)
-    if not post.text.strip():
+    if not post.text.strip() or _says_nothing(post):
         return Decision(False, Reason.EMPTY)
     if len(post.text) > MAX_MENTION_CHARS:
         return Decision(False, Reason.TOO_LONG)
@@ -101,6 +101,19 @@ def decide(
     if spent is not None:
         return Decision(False, _QUOTA_REASONS[spent], tier=tier)
     return Decision(True, Reason.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
+
+
+# Whitespace and invisible format characters: a post that is only these and handles asks
+# nothing.
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2069\u202a-\u202e\ufeff\u00ad]+")
+
+
+def _says_nothing(post: Post) -> bool:
+    """Only handles: nothing to answer, unless it is a reply ("@bot" alone under a post
+    asks about that post, whose text the prompt carries as context)."""
+    if post.in_reply_to_post_id is not None:
+        return False
+    return not _INVISIBLE.sub("", _HANDLE.sub("", post.text))
 
 
 def written_text(post: Post) -> str:

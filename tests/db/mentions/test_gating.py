@@ -240,3 +240,18 @@ def test_written_text_is_what_follows_the_threads_handles() -> None:
     assert written_text(Post("1", reply, in_reply_to_post_id="0")) == "🥁 @dave hi"
     assert written_text(Post("1", reply)) == reply
     assert written_text(Post("1", "@bob @carol", in_reply_to_post_id="0")) == ""
+
+
+@pytest.mark.parametrize(
+    "text", ["@mentionbot", "@mentionbot @someone", "@mentionbot \u200b\u202e "]
+)
+def test_a_post_that_is_only_handles_asks_nothing(s: Session, text: str) -> None:
+    gate = Gate(s)
+    decision = gate(new_author("Premium"), text=text)
+    assert (decision.accepted, decision.reason, decision.quota_taken) == (False, "empty", False)
+
+
+def test_a_bare_mention_under_a_post_asks_about_that_post(s: Session) -> None:
+    # "@grok" alone under a post is a question about the post: the thread carries it.
+    decision = Gate(s)(new_author("Premium"), text="@mentionbot", in_reply_to=new_post_id())
+    assert decision.accepted
