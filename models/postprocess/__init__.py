@@ -21,6 +21,7 @@ This package imports the standard library, twitter-text and the rest of ``models
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,13 +40,23 @@ __all__ = ["Processed", "ReplyPolicy", "is_refusal", "process_reply"]
 _MAX_INPUT = 50_000
 # Invisible format controls (Unicode category Cf): bidi overrides, embeddings and isolates
 # (U+202A-202E, U+2066-2069) can make a reply read backwards; zero-width spaces, joiners and
-# the BOM can hide an "@" from our rules but not from a reader. What stays: ZWNJ and ZWJ
-# (scripts and emoji sequences need them) and the tag characters of subdivision flags.
+# the BOM can hide an "@" from our rules but not from a reader; tag characters (U+E0000-E007F)
+# can smuggle invisible text. What stays: ZWNJ and ZWJ (scripts and emoji sequences need
+# them) and the tags of a subdivision flag (black flag, tag letters, cancel tag).
 _KEEP_FORMAT = frozenset("\u200c\u200d")
+_TAG_RUN = re.compile("(\U0001f3f4?)([\U000e0000-\U000e007f]+)")
+_FLAG_TAGS = re.compile("[\U000e0020-\U000e007e]+\U000e007f")
+
+
+def _flag_tags_only(found: re.Match[str]) -> str:
+    flag, tags = found.group(1), found.group(2)
+    return flag + tags if flag and _FLAG_TAGS.fullmatch(tags) else flag
 
 
 def strip_format_controls(text: str) -> str:
-    """Drop invisible format characters (bidi controls included), keeping ZWJ/ZWNJ and tags."""
+    """Drop invisible format characters (bidi controls, stray tags), keeping ZWJ/ZWNJ and
+    the tags of subdivision flags."""
+    text = _TAG_RUN.sub(_flag_tags_only, text)
     return "".join(
         ch
         for ch in text

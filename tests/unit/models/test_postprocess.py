@@ -91,6 +91,12 @@ def test_bidi_and_other_format_controls_never_reach_the_platform(control: str) -
     assert one(f"The {control}answer{control} is 4.") == "The answer is 4."
 
 
+def test_tag_characters_outside_a_flag_are_dropped() -> None:
+    # Tag letters render as nothing: a way to smuggle text past a reader.
+    assert one("tag chars \U000e0041\U000e0042 hidden?") == "tag chars hidden?"
+    assert one("\U0001f3f4\U000e0041 no cancel tag") == "\U0001f3f4 no cancel tag"
+
+
 def test_joiners_and_flag_tags_survive() -> None:
     family = "\U0001f468\u200d\U0001f469\u200d\U0001f467"
     scotland = "\U0001f3f4\U000e0067\U000e0062\U000e0073\U000e0063\U000e0074\U000e007f"
