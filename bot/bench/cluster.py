@@ -46,7 +46,7 @@ def _args(role: str, name: str, sandbox_port: int, var: Path) -> list[str]:
         return ["beat", "--schedule", str(var / "celerybeat-schedule")]
     # One worker per queue, as in production: a generate worker waits on the model (threads),
     # a post worker on X.
-    concurrency = "16" if role == "generate" else "8"
+    concurrency = "32" if role == "generate" else "8"
     return [
         "worker", "--queues", role, "--pool", "threads", "--concurrency", concurrency,
         "--hostname", f"{role}-{name}@%h",

@@ -218,3 +218,55 @@ def _forget_bench_tasks(broker_url: str, prefix: str) -> None:
     keys = list(client.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         client.delete(*keys)
+
+
+@app.command("soak")
+def bench_soak(
+    rate: Annotated[float, typer.Option(help="Mentions a second.")] = 20.0,
+    seconds: Annotated[float, typer.Option(help="How long to send them.")] = 300.0,
+    drain_timeout: Annotated[float, typer.Option(help="Longest wait for the drain, s.")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The whole pipeline (sandbox, listener, workers, beat) at a steady rate, on a scratch
+    Postgres database beside MENTIONBOT_DATABASE_URL and a Redis prefix of its own."""
+    from rich.console import Console
+
+    from bot.bench.scratch import BenchError, is_sqlite, scratch_database
+    from bot.bench.soak import soak
+    from bot.cli.local_engine import local_engine
+
+    settings = load_settings()
+    console = Console(stderr=True)
+    if is_sqlite(settings.database_url):
+        console.print("[red]bench soak: set MENTIONBOT_DATABASE_URL to a Postgres server[/red]")
+        raise typer.Exit(2)
+    total = int(rate * seconds)
+    pids: list[int] = []
+    try:
+        with (
+            local_engine(settings, console, "soak", pids) as url,
+            scratch_database(settings.database_url) as (db_url, _),
+        ):
+            env = {"MENTIONBOT_LLM_URL": url, "MENTIONBOT_LLM_MODEL": settings.llm_model}
+            with console.status(f"soak: 0 of {total} mentions sent") as status:
+                result = soak(
+                    db_url,
+                    env,
+                    settings.var_dir / "log",
+                    rate=rate,
+                    seconds=seconds,
+                    drain_timeout_s=drain_timeout,
+                    engine_pid=pids[0] if pids else None,
+                    on_sent=lambda n: status.update(f"soak: {n} of {total} mentions sent"),
+                )
+    except BenchError as exc:
+        console.print(f"[red]bench soak: {exc}[/red]")
+        raise typer.Exit(2) from None
+    console.print(
+        f"sent {result.sent} in {result.send_s} s; drained in {result.drain_s} s; "
+        f"at most {result.in_flight_max} in flight"
+    )
+    if as_json:
+        typer.echo(json.dumps(result.as_dict()))
+    if not result.drained:
+        raise typer.Exit(1)

@@ -12,8 +12,11 @@ from bot.settings import Settings
 
 
 @contextmanager
-def local_engine(settings: Settings, console: Console, purpose: str) -> Iterator[str]:
-    """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here."""
+def local_engine(
+    settings: Settings, console: Console, purpose: str, pids: list[int] | None = None
+) -> Iterator[str]:
+    """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here
+    (its pid appended to `pids`, for a caller that measures it)."""
     if "MENTIONBOT_LLM_URL" in os.environ:
         yield settings.llm_url
         return
@@ -34,6 +37,8 @@ def local_engine(settings: Settings, console: Console, purpose: str) -> Iterator
         except BaseException:
             server.stop()
             raise
+    if pids is not None and server.pid is not None:
+        pids.append(server.pid)
     try:
         yield server.base_url
     finally:

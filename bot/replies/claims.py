@@ -252,7 +252,9 @@ def _fail(
     if mention_id is None:
         return False
     refund_quota(s, mention_id)
-    log.warning(flight.failed_event, reason=reason, **{f"{flight.kind}_id": row_id})
+    log.warning(
+        flight.failed_event, reason=reason, detail=detail[:200], **{f"{flight.kind}_id": row_id}
+    )
     metrics.failed(flight.kind, reason)
     return True
 

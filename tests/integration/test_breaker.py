@@ -6,6 +6,7 @@ worker (in this process) on real Redis, the database real Postgres."""
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections import Counter
@@ -72,6 +73,13 @@ def test_breaker_parks_work_while_the_model_is_down(
             assert statuses == {MentionStatus.QUEUED: 3}, statuses
             assert deps_for(app).breaker.state.value in ("open", "half_open")
             assert proxy.dropped > 0
+            # Parked tasks wait in the broker (held by the worker until due) at the tier's
+            # priority: regression, they used to come back at the default priority.
+            parked = [
+                json.loads(raw)[0]["properties"]["priority"]
+                for raw in keys.client.hvals(f"{keys.prefix}unacked")
+            ]
+            assert parked and set(parked) == {3}, parked  # premium
             proxy.up()
 
             def all_posted() -> bool:
