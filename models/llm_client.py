@@ -16,6 +16,7 @@ from typing import Any, Protocol, Self, TypeVar
 
 import httpx
 import structlog
+from httpx_sse import EventSource
 from prometheus_client import Counter, Histogram
 from tenacity import (
     RetryCallState,
@@ -310,10 +311,13 @@ class VLLMClient:
         finish: str | None = None
         usage: dict[str, Any] = {}
         model = ""
-        for line in response.iter_lines():
-            if not line.startswith("data:"):
+        # httpx-sse splits on \n, \r\n and \r only, as the SSE spec says; httpx's own
+        # iter_lines() also breaks at U+2028, U+0085 and the like, which a model can emit raw
+        # inside an event's JSON (a tiny model did, 1 reply in 6,000, cut into bad JSON).
+        for sse in EventSource(response).iter_sse():
+            data = sse.data.strip()
+            if not data:
                 continue
-            data = line[5:].strip()
             if data == "[DONE]":
                 break
             try:

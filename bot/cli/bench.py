@@ -225,6 +225,9 @@ def bench_soak(
     rate: Annotated[float, typer.Option(help="Mentions a second.")] = 20.0,
     seconds: Annotated[float, typer.Option(help="How long to send them.")] = 300.0,
     drain_timeout: Annotated[float, typer.Option(help="Longest wait for the drain, s.")] = 600.0,
+    max_tokens: Annotated[
+        int | None, typer.Option(help="Reply tokens (MENTIONBOT_LLM_MAX_TOKENS for the run).")
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
     """The whole pipeline (sandbox, listener, workers, beat) at a steady rate, on a scratch
@@ -248,6 +251,8 @@ def bench_soak(
             scratch_database(settings.database_url) as (db_url, _),
         ):
             env = {"MENTIONBOT_LLM_URL": url, "MENTIONBOT_LLM_MODEL": settings.llm_model}
+            if max_tokens is not None:
+                env["MENTIONBOT_LLM_MAX_TOKENS"] = str(max_tokens)
             with console.status(f"soak: 0 of {total} mentions sent") as status:
                 result = soak(
                     db_url,

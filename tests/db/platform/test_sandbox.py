@@ -5,7 +5,6 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,24 +20,6 @@ BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
 RATE_HEADERS = {"x-rate-limit-limit", "x-rate-limit-remaining", "x-rate-limit-reset"}
 X_TIME = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$")
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(create_app()) as running:
-        yield running
-
-
-@pytest.fixture
-def http(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        client.post("/sandbox/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def store(server: SandboxServer) -> Store:
-    return server.store
 
 
 def mention(http: httpx.Client, text: str, **extra: Any) -> dict[str, Any]:

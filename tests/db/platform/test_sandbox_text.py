@@ -6,40 +6,18 @@ from __future__ import annotations
 
 import json
 import zlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import httpx
 import jsonschema
-import pytest
 
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import Store
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
 SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "x-api-spec" / "openapi-v2.159.json"
 JSON = {"content-type": "application/json"}
-
-
-@pytest.fixture(scope="module")
-def server() -> Iterator[SandboxServer]:
-    with SandboxServer(create_app()) as running:
-        yield running
-
-
-@pytest.fixture
-def http(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
-        client.post("/sandbox/reset").raise_for_status()
-        yield client
-
-
-@pytest.fixture
-def store(server: SandboxServer) -> Store:
-    return server.store
 
 
 def seed(http: httpx.Client, route: str, author: str, text: str, **extra: Any) -> dict[str, Any]:

@@ -287,3 +287,13 @@ def test_close_is_idempotent_and_context_manager_closes(server: FakeVLLM) -> Non
     with pytest.raises(RuntimeError):
         client.complete(MESSAGES)
     client.close()
+
+
+def test_a_stream_carrying_unicode_line_separators_is_read_whole(server: FakeVLLM) -> None:
+    # Regression: httpx's iter_lines() broke an event at U+2028 (and U+0085, U+001C ...),
+    # which vLLM sends raw inside the JSON; the cut event failed the mention llm_rejected.
+    server.stream = True
+    server.reply = "one\u2028two\x85three\x1cfour\u2029five\x0bsix\x0cseven end"
+    completion = _client(server).complete(MESSAGES, max_tokens=16)
+    assert completion.text == server.reply
+    assert completion.completion_tokens == 2 and completion.finish_reason == "stop"

@@ -1,0 +1,31 @@
+"""A sandbox of its own for the sandbox's tests (their faults and resets stay here), and a
+client for it that starts every test from an empty store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from bot.platform.sandbox.app import create_app
+from bot.platform.sandbox.server import SandboxServer
+from bot.platform.sandbox.store import Store
+
+
+@pytest.fixture(scope="module")
+def server() -> Iterator[SandboxServer]:
+    with SandboxServer(create_app()) as running:
+        yield running
+
+
+@pytest.fixture
+def http(server: SandboxServer) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=server.url, timeout=10) as client:
+        client.post("/sandbox/reset").raise_for_status()
+        yield client
+
+
+@pytest.fixture
+def store(server: SandboxServer) -> Store:
+    return server.store
