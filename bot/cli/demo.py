@@ -204,6 +204,7 @@ def _start_pipeline(
         page_size=100,
         poll_interval_s=settings.poll_interval_s,
         overlap_s=settings.since_overlap_s,
+        overlap_every_s=settings.since_overlap_every_s,
         rules=GatingRules.from_settings(settings),
     )
     stop = threading.Event()

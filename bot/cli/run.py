@@ -59,6 +59,7 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
         page_size=settings.mentions_page_size,
         max_pages=settings.max_pages_per_poll,
         overlap_s=settings.since_overlap_s,
+        overlap_every_s=settings.since_overlap_every_s,
         poll_interval_s=settings.poll_interval_s,
         rules=GatingRules.from_settings(settings),
         read_budget_15m=settings.read_budget_15m,

@@ -81,6 +81,7 @@ class Listener:
         page_size: int = 100,
         max_pages: int = 8,
         overlap_s: float = 60.0,
+        overlap_every_s: float = 30.0,
         poll_interval_s: float = 15.0,
         clock: Callable[[], float] = time.time,
         rules: GatingRules | None = None,
@@ -93,6 +94,8 @@ class Listener:
         self.page_size = page_size
         self.max_pages = max_pages
         self.overlap_s = overlap_s
+        self.overlap_every_s = overlap_every_s
+        self._overlapped_at: float | None = None
         self.poll_interval_s = poll_interval_s
         self.clock = clock
         self.rules = rules or GatingRules()
@@ -114,8 +117,14 @@ class Listener:
         gap = (gap_since, gap_until) if gap_until is not None else None
         if newest is None:
             return None, gap
-        # Start a little behind the newest id: X can surface a post late, and a strict
-        # since_id would skip it for good. The unique key makes the overlap free.
+        # Every overlap_every_s, start a little behind the newest id: X can surface a post
+        # late, and a strict since_id would skip it for good (the unique key drops what was
+        # read already). Not on every poll: at 20 mentions a second a minute's overlap is
+        # 1,200 posts read again each time, eight pages of the poll's budget.
+        now = self.clock()
+        if self._overlapped_at is not None and now - self._overlapped_at < self.overlap_every_s:
+            return newest, gap
+        self._overlapped_at = now
         return snowflake_at(snowflake_time(newest) - timedelta(seconds=self.overlap_s)), gap
 
     def _take_read_budget(self) -> bool:

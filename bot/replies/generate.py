@@ -226,13 +226,12 @@ def _prompt(
         return None
     if mention != claimed.text:
         log.info("generate.mention_cut", chars=len(claimed.text), kept=len(mention))
-    thread_budget = min(settings.context_token_budget, room - count(mention))
+    thread: list[ContextPost] = []
+    if claimed.in_reply_to:  # counted only then: each count is a /tokenize call
+        budget = min(settings.context_token_budget, room - count(mention))
+        thread = _thread_context(deps, claimed.in_reply_to, budget)
     return build_messages(
-        deps.persona,
-        mention,
-        username,
-        thread=_thread_context(deps, claimed.in_reply_to, thread_budget),
-        bot_username=deps.bot_username,
+        deps.persona, mention, username, thread=thread, bot_username=deps.bot_username
     )
 
 

@@ -296,3 +296,21 @@ def test_decisions_are_counted_in_metrics(sandbox: Any, db: Any, bot_user: dict[
     ).raise_for_status()
     _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
     assert (seen("accepted"), seen("own_post")) == (before[0] + 1, before[1] + 1)
+
+
+def test_the_overlap_is_read_again_only_every_so_often(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    now = [1000.0]
+    newest = numbered_mention(sandbox.url, 1)
+    listener = _listener(
+        sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60, overlap_every_s=30,
+        clock=lambda: now[0],
+    )  # fmt: skip
+    listener.poll_once()
+    assert listener.cursor()[0] != newest  # the first poll after a start re-reads
+    now[0] += 10
+    assert listener.cursor()[0] == newest  # then strict, for a while
+    now[0] += 25
+    overlapped, _ = listener.cursor()
+    assert overlapped is not None and int(overlapped) < int(newest)
