@@ -318,6 +318,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
     reply_policy = ReplyPolicy(
         max_mentions=settings.reply_max_mentions,
         url_allowlist=tuple(settings.reply_url_allowlist),
+        own_handle=deps.bot_username,
     )
     completion: Completion | None = None
     reason = Reason.EMPTY_OUTPUT

@@ -77,6 +77,9 @@ class ReplyPolicy:
     limit: int = 280
     max_posts: int = 1
     min_chars: int = 2
+    # The bot's own handle: never live in its reply (it would mention itself, and read its
+    # own reply as a new mention).
+    own_handle: str = ""
 
     def __post_init__(self) -> None:
         if self.max_mentions < 0 or self.min_chars < 0:
@@ -105,6 +108,7 @@ def process_reply(text: str, policy: ReplyPolicy = ReplyPolicy()) -> Processed:
         return out
 
     allow = normalise_allowlist(policy.url_allowlist)
+    own = frozenset({policy.own_handle.lower().lstrip("@")} - {""})
     text = _normalise(text[:_MAX_INPUT])
     text = step("reasoning", strip_reasoning, text)
     text = step("template_markers", strip_template_markers, text)
@@ -118,7 +122,7 @@ def process_reply(text: str, policy: ReplyPolicy = ReplyPolicy()) -> Processed:
         before = text
         text = step("urls_removed", lambda t: remove_urls(t, allow), text)
         text = step("leading_mentions", strip_leading_mentions, text)
-        text = step("mentions_capped", lambda t: cap_mentions(t, policy.max_mentions), text)
+        text = step("mentions_capped", lambda t: cap_mentions(t, policy.max_mentions, own), text)
         if text == before:
             break
     text = collapse_whitespace(text)  # not an audit-worthy change

@@ -45,8 +45,9 @@ def strip_leading_mentions(text: str) -> str:
             return text if rest is text else body
 
 
-def cap_mentions(text: str, cap: int) -> str:
-    """Keep the first ``cap`` mentions live; the rest lose their at-sign."""
+def cap_mentions(text: str, cap: int, never: frozenset[str] = frozenset()) -> str:
+    """Keep the first ``cap`` mentions live; the rest lose their at-sign, and so do the
+    handles in ``never`` (lower-case: the bot's own, so its reply is not a mention of it)."""
     kept_urls = url_spans(text)  # only allowed URLs are left by now
     live = 0
     out: list[str] = []
@@ -55,7 +56,7 @@ def cap_mentions(text: str, cap: int) -> str:
         start, end = mention.span()
         if any(s < end and start < e for s, e in kept_urls):
             continue
-        if live < cap:
+        if live < cap and mention.group(1).lower() not in never:
             live += 1
             continue
         out.append(text[last:start])

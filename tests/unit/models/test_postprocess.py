@@ -637,3 +637,11 @@ def test_huge_input_is_bounded() -> None:
     result = process_reply("**word** @x https://evil.example " * 20_000, ReplyPolicy(max_posts=3))
     assert_postable(result, ReplyPolicy(max_posts=3))
     assert time.perf_counter() - started < 10
+
+
+def test_the_bots_own_handle_is_never_live_in_its_reply() -> None:
+    # In the soak, replies saying "@mentionbot" came back as mentions of the bot.
+    policy = ReplyPolicy(max_mentions=1, own_handle="mentionbot")
+    result = process_reply("Ask @MentionBot or @jack about it.", policy)
+    assert result.posts == ["Ask MentionBot or @jack about it."]
+    assert "mentions_capped" in result.changes
