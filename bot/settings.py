@@ -170,8 +170,9 @@ class Settings(BaseSettings):
     log_level: str = Field("INFO", description="Root log level.")
 
     # demo and local engine
-    model_dir: Path = Field(
-        REPO_ROOT / "var" / "models" / "tiny-moe", description="Where build-tiny writes the MoE."
+    models_dir: Path = Field(
+        REPO_ROOT / "var" / "models",
+        description="Locally built checkpoints, one directory per profile (tiny-moe, smol-moe).",
     )
     var_dir: Path = Field(
         REPO_ROOT / "var", description="Runtime files: SQLite, logs, beat's schedule."

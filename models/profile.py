@@ -27,6 +27,7 @@ __all__ = [
     "GROK_VLLM_IMAGE",
     "MIXTRAL",
     "NOT_TESTED",
+    "PROMPT_STYLES",
     "QWEN3_MOE",
     "UNSUPPORTED_PREFIX",
     "VLLM_IMAGE",
@@ -54,6 +55,7 @@ GROK_VLLM_IMAGE = "vllm/vllm-openai:v0.24.0"
 COMMON_ARGS: tuple[str, ...] = ("--scheduling-policy", "priority")
 
 NOT_TESTED = "not tested"
+PROMPT_STYLES = ("full", "compact")
 WORKS = "works"
 UNSUPPORTED_PREFIX = "unsupported: "
 
@@ -140,8 +142,8 @@ class ModelProfile:
     """One way to serve one checkpoint: hardware, vLLM flags and sampling."""
 
     name: str
-    # Hugging Face id; "" means built locally (models/checkpoints/tiny_moe.py), so a path
-    # must be given.
+    # Hugging Face id; "" means built locally (models/checkpoints/, `mentionbot model build`),
+    # so a path must be given.
     checkpoint: str
     architecture: str  # the HF class in config.json "architectures"
     gpus: int  # 0 = CPU engine
@@ -157,12 +159,18 @@ class ModelProfile:
     extra_args: tuple[str, ...]
     sampling: Sampling
     notes: str
+    # How the prompt is laid out (models/prompt.py): "full" (persona, rules, fenced posts)
+    # for large models, "compact" (a short system prompt, labelled plain lines) for small
+    # ones, which follow the full layout poorly. Both keep untrusted text inert.
+    prompt_style: str = "full"
     cpu_engine: str = NOT_TESTED  # what the CPU engine tests found for this architecture
     vllm_image: str = VLLM_IMAGE  # the official image known to serve it
     sources: tuple[str, ...] = field(default=(), compare=False)
 
     def __post_init__(self) -> None:
         """Reject profiles that contradict themselves; fill the CPU engine's verdict."""
+        if self.prompt_style not in PROMPT_STYLES:
+            raise ValueError(f"{self.name}: prompt_style must be one of {PROMPT_STYLES}")
         if self.cpu_engine == NOT_TESTED:
             object.__setattr__(
                 self, "cpu_engine", CPU_ENGINE_RESULTS.get(self.architecture, NOT_TESTED)

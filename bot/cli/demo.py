@@ -1,6 +1,7 @@
 """`mentionbot demo`: the whole pipeline on one machine, on embedded defaults.
 
-Real components throughout: the CPU vLLM engine serving the tiny MoE, the X API sandbox over
+Real components throughout: the CPU vLLM engine serving an upcycled SmolLM2 MoE (``--model
+smol``, the default) or the tiny random MoE (``--model tiny``), the X API sandbox over
 HTTP through tweepy, the listener, Celery workers. Only the storage defaults change: a SQLite
 file and Celery's in-memory transport with the workers inside this process, unless
 MENTIONBOT_DATABASE_URL / MENTIONBOT_BROKER_URL are set.
@@ -36,6 +37,8 @@ if TYPE_CHECKING:
     from bot.sender import TaskSender
 
 FINAL_REPLY = (ReplyStatus.POSTED, ReplyStatus.POST_FAILED, ReplyStatus.REJECTED)
+# --model: the locally built profiles the demo can serve.
+DEMO_MODELS = {"smol": "smol-moe", "tiny": "tiny-moe"}
 
 
 @dataclass(frozen=True)
@@ -69,10 +72,24 @@ def demo(
     showcase: Annotated[
         bool, typer.Option(help="Also show every tier's outcome (upsell, quota, spam, ...).")
     ] = True,
+    model: Annotated[
+        str,
+        typer.Option(
+            help="smol: SmolLM2-135M upcycled to a MoE (real, often wrong sentences); "
+            "tiny: the random MoE (noise, faster). Ignored with MENTIONBOT_LLM_URL."
+        ),
+    ] = "smol",
 ) -> None:
     """Run the whole pipeline on this machine: engine, sandbox, listener, workers."""
+    if model not in DEMO_MODELS:
+        raise typer.BadParameter(f"choose one of {', '.join(DEMO_MODELS)}", param_hint="--model")
+    settings = load_settings()
+    if "MENTIONBOT_LLM_URL" not in os.environ:
+        # The served name is the profile's, so the replies and the JSON say which model spoke.
+        profile = DEMO_MODELS[model]
+        settings = settings.model_copy(update={"model_profile": profile, "llm_model": profile})
     summary = run_demo(
-        load_settings(),
+        settings,
         mentions=mentions,
         exit_when_done=exit_when_done,
         as_json=as_json,
@@ -158,11 +175,13 @@ def run_demo(
         # Every tier's and rule's outcome, over everything the demo injected.
         "outcomes": dict(Counter(f"{o.mention.tier or '-'}:{o.mention.reason}" for o in every)),
         "llm_url": llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine",
+        "model": settings.llm_model,
+        "model_profile": settings.model_profile,
         "replies_on_platform": total_posts,
         "pending_review": sum(1 for o in every if o.waiting_review),
         "dashboard_url": dashboard_url,
     }
-    _print(every, summary, console)
+    _print(every, summary, console, settings.model_profile)
     if as_json:
         sys.stdout.write(json.dumps(summary) + "\n")
     return summary
@@ -349,7 +368,13 @@ def _summarise(rows: list[Outcome], injected: int, dups: int, wall_s: float) -> 
     }
 
 
-def _print(rows: list[Outcome], summary: dict[str, Any], console: Console) -> None:
+_REPLY_NOTE = {
+    "tiny-moe": "tiny random MoE: noise by design",
+    "smol-moe": "smol-moe, 135M parameters: real sentences, often wrong",
+}
+
+
+def _print(rows: list[Outcome], summary: dict[str, Any], console: Console, profile: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
@@ -359,7 +384,7 @@ def _print(rows: list[Outcome], summary: dict[str, Any], console: Console) -> No
     table.add_column("tier")
     table.add_column("mention", max_width=44)
     table.add_column("outcome")
-    table.add_column("reply (tiny random MoE: noise by design)", max_width=56)
+    table.add_column(f"reply ({_REPLY_NOTE.get(profile, profile)})", max_width=56)
     for o in rows:
         m, reply = o.mention, o.reply
         outcome = m.reason or m.status.value

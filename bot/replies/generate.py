@@ -214,9 +214,13 @@ def _prompt(
     """The chat messages within the model's window: the mention first (cut with a marker
     if it must be), the thread with what is left; None when not even a cut mention fits."""
     settings, count = deps.settings, _counter(deps)
-    system = build_messages(deps.persona, "", username, bot_username=deps.bot_username)[0]
+    profile = get_profile(settings.model_profile)
+    style = profile.prompt_style
+    system = build_messages(
+        deps.persona, "", username, bot_username=deps.bot_username, style=style
+    )[0]
     room = (
-        get_profile(settings.model_profile).max_model_len
+        profile.max_model_len
         - count(system["content"])
         - max_tokens_for(settings.llm_max_tokens, _sampling(deps), policy)
         - PROMPT_OVERHEAD_TOKENS
@@ -231,7 +235,7 @@ def _prompt(
         budget = min(settings.context_token_budget, room - count(mention))
         thread = _thread_context(deps, claimed.in_reply_to, budget)
     return build_messages(
-        deps.persona, mention, username, thread=thread, bot_username=deps.bot_username
+        deps.persona, mention, username, thread=thread, bot_username=deps.bot_username, style=style
     )
 
 

@@ -2,7 +2,8 @@
 
 ``process_reply`` is the full policy for a reply about to be posted: chat-template leftovers
 (``template``), Markdown (``markdown``), links (``urls``), leading and surplus @mentions
-(``mentions``), whitespace, empty and refusal-only output (``refusals``), and X's weighted
+(``mentions``), sentences said twice (``repeats``), whitespace, empty and refusal-only output
+(``refusals``), and X's weighted
 length, optionally as a short numbered thread (``fitting``). The minimal cleaning every stored
 text gets, ``strip_control_chars``, lives in ``models.text``.
 
@@ -30,6 +31,7 @@ from models.postprocess.fitting import fit_posts
 from models.postprocess.markdown import strip_markdown
 from models.postprocess.mentions import cap_mentions, strip_leading_mentions
 from models.postprocess.refusals import is_refusal
+from models.postprocess.repeats import drop_repeats
 from models.postprocess.template import strip_reasoning, strip_template_markers
 from models.postprocess.urls import normalise_allowlist, remove_urls
 from models.text import collapse_whitespace, normalise_text, strip_control_chars
@@ -125,6 +127,7 @@ def process_reply(text: str, policy: ReplyPolicy = ReplyPolicy()) -> Processed:
         text = step("mentions_capped", lambda t: cap_mentions(t, policy.max_mentions, own), text)
         if text == before:
             break
+    text = step("repeats_removed", drop_repeats, text)
     text = collapse_whitespace(text)  # not an audit-worthy change
 
     if weighted_length(text) < policy.min_chars or not _has_substance(text):

@@ -645,3 +645,17 @@ def test_the_bots_own_handle_is_never_live_in_its_reply() -> None:
     result = process_reply("Ask @MentionBot or @jack about it.", policy)
     assert result.posts == ["Ask MentionBot or @jack about it."]
     assert "mentions_capped" in result.changes
+
+
+def test_a_small_models_loop_is_said_once() -> None:
+    looped = "I'm not sure it is.\n\nI'm not sure it is.\n\nI'M NOT SURE, it is!\n\nI'm not"
+    result = process_reply(looped)
+    assert result.posts == ["I'm not sure it is."]
+    assert "repeats_removed" in result.changes
+
+
+def test_distinct_sentences_are_kept_as_written() -> None:
+    text = "The answer is 8. Spiders have eight legs.\nInsects have six."
+    result = process_reply(text)
+    assert result.posts == [text]
+    assert "repeats_removed" not in result.changes
