@@ -27,7 +27,7 @@ from models.postprocess import ReplyPolicy, process_reply
 from models.postprocess.persona import leaks_system_prompt, persona_overlap
 from models.profile import Sampling
 from models.profiles import get_profile
-from models.prompt import ContextPost, build_messages, looks_like_injection
+from models.prompt import COMPACT_STOP, ContextPost, build_messages, looks_like_injection
 
 log = structlog.get_logger(__name__)
 
@@ -319,6 +319,8 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
         extra["min_tokens"] = settings.llm_min_tokens
     if sampling.reasoning_effort:
         extra["reasoning_effort"] = sampling.reasoning_effort
+    if get_profile(settings.model_profile).prompt_style == "compact":
+        extra["stop"] = list(COMPACT_STOP)
     reply_policy = ReplyPolicy(
         max_mentions=settings.reply_max_mentions,
         url_allowlist=tuple(settings.reply_url_allowlist),
