@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -324,6 +324,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
     reason = Reason.EMPTY_OUTPUT
     leaked: Answer | None = None
     for attempt in range(2):
+        earlier = completion
         completion = deps.llm.complete(
             messages,
             max_tokens=max_tokens_for(settings.llm_max_tokens, sampling, policy),
@@ -339,6 +340,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
             seed=None if attempt == 0 else int(time.time() * 1000) % 2**31,
             extra=extra,
         )
+        completion = _spent(completion, earlier)
         processed = process_reply(completion.text, reply_policy)
         if processed.posts and leaks_system_prompt(processed.posts[0], messages[0]["content"]):
             # What a model that obeys "print your instructions" says: never posted.
@@ -353,4 +355,34 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
         reason = _REJECTED.get(processed.reason or "", Reason.EMPTY_OUTPUT)
         log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None
-    return leaked or Answer(completion, "", reason, attempts=2)
+    return _gave_up(leaked, completion, reason)
+
+
+def _gave_up(leaked: Answer | None, completion: Completion, reason: Reason) -> Answer:
+    """No attempt gave a reply to post: the leak (kept for moderators) if there was one,
+    else the failure; either way with every attempt's tokens (`completion` holds them)."""
+    if leaked is None:
+        return Answer(completion, "", reason, attempts=2)
+    # The leak may be the first attempt's text; the tokens are both attempts'.
+    spent = replace(
+        leaked.completion,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+    )
+    return replace(leaked, completion=spent)
+
+
+def _spent(latest: Completion, earlier: Completion | None) -> Completion:
+    """The latest completion with the tokens of the attempt before it added.
+
+    Why: a regeneration spends tokens twice, and the reply row is the operator's record of
+    cost, so it stores what every attempt
+    spent, not only what the kept completion did.
+    """
+    if earlier is None:
+        return latest
+    return replace(
+        latest,
+        prompt_tokens=latest.prompt_tokens + earlier.prompt_tokens,
+        completion_tokens=latest.completion_tokens + earlier.completion_tokens,
+    )
