@@ -85,6 +85,8 @@ class Reason(StrEnum):
     NOT_SUBSCRIBED = "not_subscribed"
     UPSELL = "upsell"
     THREAD_CAP = "thread_cap"
+    # the tier's daily token budget is spent (a reason, not a secret)
+    TOKEN_BUDGET = "token_budget"  # noqa: S105
     QUOTA_HOUR = "quota_hour"
     QUOTA_DAY = "quota_day"
     # a mention the model answered
@@ -129,6 +131,7 @@ DECISION_REASONS: tuple[Reason, ...] = (
     Reason.NOT_SUBSCRIBED,
     Reason.UPSELL,
     Reason.THREAD_CAP,
+    Reason.TOKEN_BUDGET,
     Reason.QUOTA_HOUR,
     Reason.QUOTA_DAY,
 )

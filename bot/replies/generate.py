@@ -19,6 +19,7 @@ from bot.platform.protocol import PlatformError
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
 from bot.replies.schema import Reply, ReplyFlag
+from bot.replies.usage import charge_tokens
 from bot.subscribers.tiers import Policy, policies, policy_for
 from bot.vocab import Flag, Moderation, Reason, ReplyStatus, UnknownTierError
 from models.context import fit_text, fit_thread
@@ -103,6 +104,7 @@ def _write_reply(
         fail(deps, mention_id, Reason.LLM_REJECTED, str(exc))
         return None
     deps.breaker.record_success()
+    charge_tokens(deps.sessions, policy, answer.completion)
     flags = flags_for(answer, claimed.text, messages[0]["content"])
     if answer.reason == Reason.PERSONA_LEAK:
         # Kept, never posted, so moderators see what the model was talked into.
@@ -376,7 +378,7 @@ def _spent(latest: Completion, earlier: Completion | None) -> Completion:
     """The latest completion with the tokens of the attempt before it added.
 
     Why: a regeneration spends tokens twice, and the reply row is the operator's record of
-    cost, so it stores what every attempt
+    cost (`mentionbot usage`, the tier's token budget), so it stores what every attempt
     spent, not only what the kept completion did.
     """
     if earlier is None:

@@ -1,6 +1,7 @@
 """What a generation costs, as the generate service records it (the fault-injecting vLLM
 stand-in, streaming, reports 42 prompt tokens and one completion token per space-separated
-piece): the reply stores every attempt's tokens."""
+piece): the reply stores every attempt's tokens, and a tier with a daily token budget has
+them counted."""
 
 from __future__ import annotations
 
@@ -17,11 +18,14 @@ from bot.replies.deps import ReplyDeps
 from bot.replies.generate import complete, generate_reply
 from bot.replies.schema import Reply
 from bot.settings import Settings
+from bot.subscribers import quotas
+from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy
 from bot.vocab import MentionStatus, Reason
 from models.llm_client import VLLMClient
 from models.prompt import build_messages
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
+from tests.fixtures.factories.subscribers import force_policy
 from tests.fixtures.fake_vllm import FakeVLLM
 
 PROMPT = 42  # what the stand-in reports for every request
@@ -77,6 +81,13 @@ def _queued(db: sessionmaker[Session], tier: str = "premium") -> int:
         return mention.id
 
 
+def _tier_tokens(db: sessionmaker[Session], tier: str) -> int | None:
+    with db() as s:
+        return s.scalar(
+            select(RateCounter.used).where(RateCounter.key == quotas.tier_tokens_key(tier))
+        )
+
+
 def test_one_attempt_stores_what_the_model_reported(vllm: FakeVLLM) -> None:
     vllm.reply = ANSWER
     answer = complete(_deps(vllm), [{"role": "user", "content": "q"}], POLICY)
@@ -85,9 +96,11 @@ def test_one_attempt_stores_what_the_model_reported(vllm: FakeVLLM) -> None:
     assert spent == (PROMPT, _words(ANSWER))
 
 
-def test_a_regenerated_reply_stores_both_attempts(
+def test_a_regenerated_reply_stores_both_attempts_and_its_tier_counts_them(
     vllm: FakeVLLM, db: sessionmaker[Session]
 ) -> None:
+    with db.begin() as s:
+        force_policy(s, "premium", daily_token_budget=10**6)
     mention_id = _queued(db)
     vllm.reply = REFUSAL
     deps = _deps(vllm, db)
@@ -100,6 +113,30 @@ def test_a_regenerated_reply_stores_both_attempts(
             2 * PROMPT,
             _words(REFUSAL) + _words(ANSWER),
         )
+    assert _tier_tokens(db, "premium") == 2 * PROMPT + _words(REFUSAL) + _words(ANSWER)
+
+
+def test_a_mention_that_fails_after_generating_still_counts_against_its_tier(
+    vllm: FakeVLLM, db: sessionmaker[Session]
+) -> None:
+    with db.begin() as s:
+        force_policy(s, "premium", daily_token_budget=10**6)
+    mention_id = _queued(db)
+    vllm.reply = REFUSAL  # twice: the mention fails, no reply is stored
+    assert generate_reply(_deps(vllm, db), mention_id) is None
+    with db() as s:
+        assert s.scalar(select(Reply.id).where(Reply.mention_id == mention_id)) is None
+    assert _tier_tokens(db, "premium") == 2 * (PROMPT + _words(REFUSAL))
+
+
+def test_a_tier_without_a_budget_gets_no_counter(vllm: FakeVLLM, db: sessionmaker[Session]) -> None:
+    mention_id = _queued(db, "premium_plus")  # premium_plus: daily_token_budget 0
+    vllm.reply = ANSWER
+    assert generate_reply(_deps(vllm, db), mention_id) is not None
+    assert _tier_tokens(db, "premium_plus") is None
+    with db() as s:
+        reply = s.scalars(select(Reply).where(Reply.mention_id == mention_id)).one()
+        assert (reply.prompt_tokens, reply.completion_tokens) == (PROMPT, _words(ANSWER))
 
 
 def test_a_leak_then_an_empty_answer_keeps_the_leak_with_both_attempts_tokens(
