@@ -137,6 +137,13 @@ DECISION_REASONS: tuple[Reason, ...] = (
 )
 
 
+class UsageBy(StrEnum):
+    """What a token usage report (`mentionbot usage --by`) sums per UTC day."""
+
+    TIER = "tier"
+    USER = "user"
+
+
 class Flag(StrEnum):
     """What moderators are warned of on a reply, set when it was generated."""
 
