@@ -25,7 +25,7 @@ from bot.db.engine import SessionFactory, transaction
 from bot.mentions.schema import Mention, PlatformUser
 from bot.replies.schema import Reply
 from bot.subscribers import quotas
-from bot.subscribers.tiers import Policy
+from bot.subscribers.tiers import Policy, policies
 from models.llm_client import Completion
 
 RECENT_DAYS = 7  # what `subscribers show` sums besides today
@@ -188,6 +188,41 @@ def user_recent(s: Session, user_id: int, now: datetime | None = None) -> Recent
     )
     per_day = {d: Spent(int(n), int(p), int(c)) for d, n, p, c in rows}
     return RecentSpent(per_day.get(today.isoformat(), Spent()), sum(per_day.values(), Spent()))
+
+
+def tier_days(s: Session, now: datetime, days: int = RECENT_DAYS) -> dict[str, dict[str, Spent]]:
+    """{day: {tier: spent}} over the last `days` UTC days, every day present, oldest first."""
+    today = now.astimezone(UTC).date()
+    first = today - timedelta(days=days - 1)
+    out: dict[str, dict[str, Spent]] = {
+        (first + timedelta(days=i)).isoformat(): {} for i in range(days)
+    }
+    for row in by_tier(s, first, today):
+        out[row.day.isoformat()][row.tier] = row.spent
+    return out
+
+
+@dataclass(frozen=True)
+class BudgetUse:
+    """A tier's daily token budget and the tokens counted against it today."""
+
+    tier: str
+    budget: int
+    used: int
+
+    @property
+    def left(self) -> int:
+        """Tokens left today (none once overshot: replies in flight may pass the budget)."""
+        return max(self.budget - self.used, 0)
+
+
+def budgets_today(s: Session, now: datetime) -> list[BudgetUse]:
+    """Every tier with a daily token budget, and today's count."""
+    return [
+        BudgetUse(p.tier, p.daily_token_budget, quotas.tier_tokens_used(s, p.tier, now))
+        for p in sorted(policies(s).values(), key=lambda p: p.priority)
+        if p.daily_token_budget > 0
+    ]
 
 
 def charge_tokens(sessions: SessionFactory, policy: Policy, completion: Completion) -> None:

@@ -97,3 +97,12 @@ def test_a_users_tokens_today_and_over_the_last_seven_days(s: Session) -> None:
     assert today.today == Spent(1, 1000, 100) and today.recent == Spent(3, 1150, 125)
     assert today.to_dict()["last_7_days"]["total_tokens"] == 1275
     assert usage.user_recent(s, bob, DAY1).today == Spent(2, 307, 33)  # the upsell is not
+
+
+def test_tier_days_has_every_day_of_the_window(s: Session) -> None:
+    _seed(s)
+    days = usage.tier_days(s, DAY2 + timedelta(hours=1), days=3)
+    assert list(days) == ["2031-03-09", "2031-03-10", "2031-03-11"]
+    assert days["2031-03-09"] == {}
+    assert days["2031-03-10"] == {"premium": Spent(2, 150, 25), "premium_plus": Spent(2, 307, 33)}
+    assert days["2031-03-11"] == {"premium_plus": Spent(1, 1000, 100)}
