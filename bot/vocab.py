@@ -85,6 +85,8 @@ class Reason(StrEnum):
     NOT_SUBSCRIBED = "not_subscribed"
     UPSELL = "upsell"
     THREAD_CAP = "thread_cap"
+    # the tier's daily token budget is spent (a reason, not a secret)
+    TOKEN_BUDGET = "token_budget"  # noqa: S105
     QUOTA_HOUR = "quota_hour"
     QUOTA_DAY = "quota_day"
     # a mention the model answered
@@ -129,9 +131,17 @@ DECISION_REASONS: tuple[Reason, ...] = (
     Reason.NOT_SUBSCRIBED,
     Reason.UPSELL,
     Reason.THREAD_CAP,
+    Reason.TOKEN_BUDGET,
     Reason.QUOTA_HOUR,
     Reason.QUOTA_DAY,
 )
+
+
+class UsageBy(StrEnum):
+    """What a token usage report (`mentionbot usage --by`) sums per UTC day."""
+
+    TIER = "tier"
+    USER = "user"
 
 
 class Flag(StrEnum):

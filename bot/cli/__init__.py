@@ -2,8 +2,8 @@
 workers/. It wires settings into the services: the long-running processes (`run`) and the
 /metrics and /healthz server each of them runs (`observe`), the database (`db`), the model
 (`model`, `local_engine`), settings (`settings`), benchmark rendering (`bench`), the
-operator commands (`operators`, `subscribers`, `tiers`), the moderation commands and the
-dashboard (`moderation`, `dashboard`) and the demo (`demo`, `demo_samples`).
+operator commands (`operators`, `subscribers`, `tiers`, `usage`), the moderation commands
+and the dashboard (`moderation`, `dashboard`) and the demo (`demo`, `demo_samples`).
 
 Heavy imports (SQLAlchemy, Celery, vLLM, rich) happen inside each command, so
 `mentionbot --help` stays quick. May import: everything.
@@ -13,7 +13,19 @@ from __future__ import annotations
 
 import typer
 
-from bot.cli import bench, dashboard, db, demo, model, moderation, run, settings, subscribers, tiers
+from bot.cli import (
+    bench,
+    dashboard,
+    db,
+    demo,
+    model,
+    moderation,
+    run,
+    settings,
+    subscribers,
+    tiers,
+    usage,
+)
 
 app = typer.Typer(
     help="Answer mentions of an X bot account with an MoE model on vLLM.", no_args_is_help=True
@@ -31,6 +43,7 @@ app.command()(run.listen)
 app.command()(run.worker)
 app.command()(run.beat)
 app.command()(run.sweep)
+app.command()(usage.usage)
 app.command()(dashboard.dashboard)
 app.command()(demo.demo)
 app.command("settings")(settings.show_settings)

@@ -28,9 +28,12 @@ if TYPE_CHECKING:
     from sqlalchemy.orm import Session
 
     from bot.mentions.schema import PlatformUser
+    from bot.replies.usage import RecentSpent
     from bot.subscribers.service import OverrideView, Subscriber, SubscriberDetail
 
-app = typer.Typer(help="Subscribers: tiers, grants and blocks, quota use.", no_args_is_help=True)
+app = typer.Typer(
+    help="Subscribers: tiers, grants and blocks, quota and token use.", no_args_is_help=True
+)
 
 UserArg = Annotated[str, typer.Argument(help="@username, username or platform id.")]
 ActorOpt = Annotated[
@@ -147,18 +150,35 @@ def _detail_tables(d: SubscriberDetail, now: datetime) -> list[Table]:
     return [about, quota, past]
 
 
+def _tokens_table(spent: RecentSpent) -> Table:
+    from rich.table import Table
+
+    table = Table(title="Tokens spent on replies (UTC days)")
+    for column in ("when", "replies", "prompt", "completion", "total"):
+        table.add_column(column, justify="left" if column == "when" else "right")
+    for label, row in (("today", spent.today), (f"last {spent.days} days", spent.recent)):
+        figures = (row.replies, row.prompt_tokens, row.completion_tokens, row.total_tokens)
+        add_row(table, label, *(f"{n:,}" for n in figures))
+    return table
+
+
 @app.command("show")
 def subscribers_show(user: UserArg, as_json: JsonOpt = False) -> None:
-    """One user: tiers, override, the whole override history, quota use this hour and day."""
+    """One user: tiers, override, the whole override history, quota use this hour and day,
+    tokens spent on their replies today and over the last 7 days."""
+    from bot.replies.usage import user_recent
     from bot.subscribers.service import subscriber_detail
 
     now = current_time()
     with checked(), session_scope() as session:
         detail = subscriber_detail(session, user, now)
+        # Replies are not the subscribers feature's tables: composed here, not in its service.
+        tokens = user_recent(session, detail.subscriber.id, now)
     if as_json:
-        print_json(detail.to_dict(now))
+        print_json({**detail.to_dict(now), "tokens": tokens.to_dict()})
         return
-    print_tables(*_detail_tables(detail, now))
+    about, quota, past = _detail_tables(detail, now)
+    print_tables(about, quota, _tokens_table(tokens), past)
 
 
 def _outcome(

@@ -42,6 +42,10 @@ def _policies_table(rows: list[Policy]) -> Table:
         ("priority (0 first)", lambda p: str(p.priority)),
         ("moderation", lambda p: p.moderation),
         ("upsell", lambda p: f"every {p.upsell_every_days} days" if p.upsell_text else "none"),
+        (
+            "token budget per day",
+            lambda p: f"{p.daily_token_budget:,}" if p.daily_token_budget else "no budget",
+        ),
     ]
     for label, value in fields:
         ops.add_row(table, label, *(value(p) for p in rows))
@@ -84,6 +88,10 @@ def tiers_set(
     upsell_days: Annotated[
         int | None, typer.Option(help="At most one upsell per user per N days.")
     ] = None,
+    token_budget: Annotated[
+        int | None,
+        typer.Option(help="Prompt + completion tokens the tier may spend per UTC day; 0: none."),
+    ] = None,
     as_json: JsonOpt = False,
 ) -> None:
     """Change the given fields of a tier's policy and print the new policy."""
@@ -100,6 +108,7 @@ def tiers_set(
             ("moderation", moderation),
             ("upsell_text", upsell),
             ("upsell_every_days", upsell_days),
+            ("daily_token_budget", token_budget),
         )
         if value is not None
     }

@@ -29,3 +29,13 @@ def hour_bucket(session: Session, column: Any) -> Any:
     if name == "sqlite":
         return func.strftime("%Y-%m-%d %H", column)
     raise NotImplementedError(f"unsupported database dialect: {name}")
+
+
+def day_bucket(session: Session, column: Any) -> Any:
+    """An expression truncating a timestamp column to its UTC day, as text ("YYYY-MM-DD")."""
+    name = session.get_bind().dialect.name
+    if name == "postgresql":
+        return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
+    if name == "sqlite":
+        return func.strftime("%Y-%m-%d", column)
+    raise NotImplementedError(f"unsupported database dialect: {name}")

@@ -95,6 +95,10 @@ def decide(
         return Decision(False, Reason.NOT_SUBSCRIBED, tier=tier)
     if post.conversation_id and _answered_in(session, post.conversation_id) >= rules.thread_cap:
         return Decision(False, Reason.THREAD_CAP, tier=tier)
+    # Before the quota, so a tier out of tokens costs the user no unit. Workers count tokens
+    # after generating: mentions accepted before the budget ran out may still overshoot it.
+    if quotas.token_budget_spent(session, tier, policy.daily_token_budget, now):
+        return Decision(False, Reason.TOKEN_BUDGET, tier=tier)
     spent = quotas.take_reply_quota(
         session, user.id, policy.replies_per_hour, policy.replies_per_day, now
     )

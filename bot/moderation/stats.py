@@ -1,5 +1,6 @@
-"""The dashboard's figures: decisions per hour, replies by status, latency by tier, the review
-queue over time, and each moderator's decisions. Grouped in SQL where the rows are many."""
+"""The dashboard's figures: decisions per hour, replies by status, latency by tier, tokens
+per tier per day, the review queue over time, and each moderator's decisions. Grouped in SQL
+where the rows are many."""
 
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from sqlalchemy.orm import Session
 from bot.db.dialect import hour_bucket
 from bot.mentions.schema import Mention
 from bot.moderation.schema import AuditEntry
+from bot.replies import usage
 from bot.replies.schema import Reply
-from bot.vocab import AuditAction, Moderation
+from bot.replies.usage import BudgetUse, Spent
+from bot.vocab import AuditAction, Moderation, Tier
 
 LATENCY_SAMPLE = 20_000  # the newest replies a latency figure is drawn from
 
@@ -113,3 +116,33 @@ def decisions_per_moderator(s: Session, now: datetime, days: int = 7) -> dict[st
     for actor, action, n in rows:
         out[actor][action] += int(n)
     return dict(sorted(out.items()))
+
+
+@dataclass(frozen=True)
+class TokenDays:
+    """Tokens per tier per UTC day (every day of the window present), and today's count
+    against each tier's daily token budget."""
+
+    days: dict[str, dict[str, Spent]]
+    tiers: list[str]  # the tiers that spent any, highest first
+    budgets: list[BudgetUse]
+
+    def chart(self) -> dict[str, dict[str, int]]:
+        """{day: {tier: total tokens}}, for a stacked bar chart."""
+        return {
+            day: {tier: spent.total_tokens for tier, spent in per_tier.items()}
+            for day, per_tier in self.days.items()
+        }
+
+    def day_total(self, day: str) -> Spent:
+        """Every tier's replies and tokens on one day."""
+        return sum(self.days[day].values(), Spent())
+
+
+def tokens_per_tier(s: Session, now: datetime, days: int = usage.RECENT_DAYS) -> TokenDays:
+    """What generation cost per tier over the last `days` UTC days (today included)."""
+    found = usage.tier_days(s, now, days)
+    order = {t.value: i for i, t in enumerate(reversed(Tier))}
+    spending = {tier for per_tier in found.values() for tier in per_tier}
+    tiers = sorted(spending, key=lambda t: (order.get(t, len(order)), t))
+    return TokenDays(found, tiers, usage.budgets_today(s, now))

@@ -79,6 +79,7 @@ def stats_page(request: Request, me: Me) -> Response:
             statuses={status: {"replies": n} for status, n in stats.replies_by_status(s).items()},
             latency=latency,
             latency_groups={t.tier: {"p50": t.p50, "p95": t.p95} for t in latency},
+            tokens=stats.tokens_per_tier(s, now),
             depth=stats.queue_depth(s, now),
             moderators=stats.decisions_per_moderator(s, now),
         )

@@ -174,7 +174,13 @@ def tiers_page(request: Request, me: Me) -> Response:
     return page(request, "tiers.html", policies=ordered, modes=list(Moderation))
 
 
-_INT_FIELDS = ("replies_per_hour", "replies_per_day", "max_output_tokens", "priority")
+_INT_FIELDS = (
+    "replies_per_hour",
+    "replies_per_day",
+    "max_output_tokens",
+    "priority",
+    "daily_token_budget",
+)
 
 
 @router.post("/tiers/{tier}")

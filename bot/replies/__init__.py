@@ -1,7 +1,9 @@
 """Replies going out: the reply rows (`schema`), the conditional UPDATEs that claim, release
 and end mentions and replies (`claims`), writing a reply with the model (`generate`),
-posting it exactly once within the bot's budget (`post`), and re-sending what got stuck in
-flight (`sweep`). `deps` holds what the services need and the TryLater signal.
+posting it exactly once within the bot's budget (`post`), re-sending what got stuck in
+flight (`sweep`), and what generation cost: tokens per tier, user and day and the count
+against a tier's daily token budget (`usage`). `deps` holds what the services need and the
+TryLater signal.
 
 Each service runs its own short transactions and never holds one open across a call to the
 model or to X. May import: bot.db, bot.platform, bot.mentions, bot.subscribers, the shared

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import timedelta
 from typing import Any
 
@@ -19,6 +19,7 @@ from bot.platform.protocol import PlatformError
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
 from bot.replies.schema import Reply, ReplyFlag
+from bot.replies.usage import charge_tokens
 from bot.subscribers.tiers import Policy, policies, policy_for
 from bot.vocab import Flag, Moderation, Reason, ReplyStatus, UnknownTierError
 from models.context import fit_text, fit_thread
@@ -103,6 +104,7 @@ def _write_reply(
         fail(deps, mention_id, Reason.LLM_REJECTED, str(exc))
         return None
     deps.breaker.record_success()
+    charge_tokens(deps.sessions, policy, answer.completion)
     flags = flags_for(answer, claimed.text, messages[0]["content"])
     if answer.reason == Reason.PERSONA_LEAK:
         # Kept, never posted, so moderators see what the model was talked into.
@@ -330,6 +332,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
     reason = Reason.EMPTY_OUTPUT
     leaked: Answer | None = None
     for attempt in range(2):
+        earlier = completion
         completion = deps.llm.complete(
             messages,
             max_tokens=max_tokens_for(settings.llm_max_tokens, sampling, policy),
@@ -345,6 +348,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
             seed=None if attempt == 0 else int(time.time() * 1000) % 2**31,
             extra=extra,
         )
+        completion = _spent(completion, earlier)
         processed = process_reply(completion.text, reply_policy)
         if processed.posts and leaks_system_prompt(processed.posts[0], messages[0]["content"]):
             # What a model that obeys "print your instructions" says: never posted.
@@ -359,4 +363,34 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
         reason = _REJECTED.get(processed.reason or "", Reason.EMPTY_OUTPUT)
         log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None
-    return leaked or Answer(completion, "", reason, attempts=2)
+    return _gave_up(leaked, completion, reason)
+
+
+def _gave_up(leaked: Answer | None, completion: Completion, reason: Reason) -> Answer:
+    """No attempt gave a reply to post: the leak (kept for moderators) if there was one,
+    else the failure; either way with every attempt's tokens (`completion` holds them)."""
+    if leaked is None:
+        return Answer(completion, "", reason, attempts=2)
+    # The leak may be the first attempt's text; the tokens are both attempts'.
+    spent = replace(
+        leaked.completion,
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+    )
+    return replace(leaked, completion=spent)
+
+
+def _spent(latest: Completion, earlier: Completion | None) -> Completion:
+    """The latest completion with the tokens of the attempt before it added.
+
+    Why: a regeneration spends tokens twice, and the reply row is the operator's record of
+    cost (`mentionbot usage`, the tier's token budget), so it stores what every attempt
+    spent, not only what the kept completion did.
+    """
+    if earlier is None:
+        return latest
+    return replace(
+        latest,
+        prompt_tokens=latest.prompt_tokens + earlier.prompt_tokens,
+        completion_tokens=latest.completion_tokens + earlier.completion_tokens,
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from sqlalchemy import bindparam, text, update
+from sqlalchemy import bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from bot.db.base import UTCDateTime
@@ -86,3 +86,47 @@ def give_back_reply_quota(session: Session, user_id: int, taken_at: datetime) ->
     """Return the unit take_reply_quota took at `taken_at`, to the windows it came from."""
     give_back(session, user_key(user_id, "hour"), HOUR, taken_at)
     give_back(session, user_key(user_id, "day"), DAY, taken_at)
+
+
+# The counter is a 32-bit INTEGER: a busy tier's day saturates at its top instead of failing.
+_COUNT_MAX = 2**31 - 1
+# One statement, so concurrent workers each add their share (the row lock serializes the
+# updates; none is lost). Postgres and SQLite (3.35+) both accept it as is.
+_ADD = text(
+    "INSERT INTO rate_counters (key, window_start, used) VALUES (:key, :start, :n) "
+    "ON CONFLICT (key, window_start) DO UPDATE SET used = CASE "
+    "WHEN rate_counters.used > :top - :n THEN :top ELSE rate_counters.used + :n END"
+).bindparams(bindparam("start", type_=UTCDateTime()))
+
+
+def add(session: Session, key: str, window_s: int, n: int, now: datetime) -> None:
+    """Add `n` units to `key`'s count in the current window (no limit: it records use)."""
+    start = window_start(now, window_s)
+    session.execute(_ADD, {"key": key, "start": start, "n": n, "top": _COUNT_MAX})
+
+
+def tier_tokens_key(tier: str) -> str:
+    """The counter key of the tokens a tier spent (its daily token budget)."""
+    return f"tier:{tier}:tokens"
+
+
+def tier_tokens_used(session: Session, tier: str, now: datetime) -> int:
+    """Tokens the tier spent today (UTC), read from the database, never the identity map."""
+    value = session.scalar(
+        select(RateCounter.used).where(
+            RateCounter.key == tier_tokens_key(tier),
+            RateCounter.window_start == window_start(now, DAY),
+        )
+    )
+    return int(value or 0)
+
+
+def token_budget_spent(session: Session, tier: str, budget: int, now: datetime) -> bool:
+    """Whether a tier with a daily token budget has spent it today (0: no budget, no query)."""
+    return budget > 0 and tier_tokens_used(session, tier, now) >= budget
+
+
+def add_tier_tokens(session: Session, tier: str, tokens: int, now: datetime) -> None:
+    """Count a generation's tokens against its tier's day (one atomic upsert)."""
+    if tokens > 0:
+        add(session, tier_tokens_key(tier), DAY, tokens, now)

@@ -25,6 +25,8 @@ class TierPolicy(Base):
     moderation: Mapped[str] = mapped_column(String(8))
     upsell_text: Mapped[str | None] = mapped_column(Text)
     upsell_every_days: Mapped[int] = mapped_column(Integer, server_default="30")
+    # Prompt + completion tokens the tier may spend per UTC day (rate_counters); 0: no budget.
+    daily_token_budget: Mapped[int] = mapped_column(Integer, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
 
 

@@ -90,6 +90,8 @@ class Policy:
     moderation: str
     upsell_text: str | None
     upsell_every_days: int
+    # Prompt + completion tokens per UTC day for the whole tier; 0: no budget.
+    daily_token_budget: int = 0
 
 
 def policies(session: Session) -> dict[str, Policy]:
@@ -105,6 +107,7 @@ def policies(session: Session) -> dict[str, Policy]:
             p.moderation,
             p.upsell_text,
             p.upsell_every_days,
+            p.daily_token_budget,
         )
         for p in session.scalars(select(TierPolicy))
     }
@@ -175,6 +178,7 @@ _INT_MIN = {
     "max_output_tokens": 1,  # vLLM refuses max_tokens=0
     "priority": 0,
     "upsell_every_days": 0,
+    "daily_token_budget": 0,  # 0: no budget
 }
 # The longest X handle, to check an upsell template still fits one post once filled in.
 _LONGEST_USERNAME = "x" * 15

@@ -22,6 +22,7 @@ from bot.subscribers.tiers import effective_tier
 from bot.vocab import MentionStatus, Tier
 from tests.fixtures.cli import Run, result_json
 from tests.fixtures.factories.mentions import seen_user
+from tests.fixtures.factories.replies import spent_reply
 
 TIER_VALUES = [t.value for t in Tier]
 
@@ -205,7 +206,7 @@ def test_history_keeps_every_row(
     assert shown["effective_tier"] == "premium_plus"
     table = cli("subscribers", "show", "erin")
     assert table.exit_code == 0, table.output
-    for word in ("Override history", "beta tester", "spam wave", "partner", "Quota"):
+    for word in ("Override history", "beta tester", "spam wave", "partner", "Quota", "Tokens"):
         assert word in table.stdout
 
 
@@ -280,7 +281,7 @@ def test_list_and_show_json_shapes_filters_and_quota_use(
     )
 
     shown = _show(cli, "PREM")  # usernames match case-insensitively, as on X
-    assert set(shown) == set(rows[0]) | {"policy", "quota", "history"}
+    assert set(shown) == set(rows[0]) | {"policy", "quota", "history", "tokens"}
     assert shown["quota"]["hour"]["used"] == 2 and shown["quota"]["hour"]["limit"] == 10
     assert shown["quota"]["day"]["used"] == 1 and shown["quota"]["day"]["limit"] == 50
     assert set(shown["quota"]["hour"]) == {"used", "limit", "window_start", "resets_at"}
@@ -376,3 +377,32 @@ def test_grant_and_block_need_a_note(cli: Run, committed_db: sessionmaker[Sessio
         assert result.exit_code == 2
         assert "--note" in result.output
     assert _overrides(committed_db) == 0
+
+
+def test_show_includes_the_tokens_of_the_users_replies(
+    cli: Run, committed_db: sessionmaker[Session]
+) -> None:
+    now = utcnow()
+    midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
+    fay = seen_user(committed_db, "2101", "fay", "Premium")
+    other = seen_user(committed_db, "2102", "gus", "Premium")
+    with committed_db.begin() as s:
+        spent_reply(s, fay, midnight, 1000, 200)  # today, at its first moment
+        spent_reply(s, fay, midnight - timedelta(seconds=1), 300, 30)  # yesterday
+        spent_reply(s, fay, midnight - timedelta(days=6), 20, 2)  # the 7th day back
+        spent_reply(s, fay, midnight - timedelta(days=6, seconds=1), 9999, 9)  # too old
+        spent_reply(s, other, midnight, 5000, 500)  # someone else's
+    tokens = _show(cli, "fay")["tokens"]
+    assert tokens == {
+        "today": {"replies": 1, "prompt_tokens": 1000, "completion_tokens": 200,
+                  "total_tokens": 1200},
+        "last_7_days": {"replies": 3, "prompt_tokens": 1320, "completion_tokens": 232,
+                        "total_tokens": 1552},
+    }  # fmt: skip
+    gus = _show(cli, "2102")["tokens"]["last_7_days"]
+    assert gus["total_tokens"] == 5500  # by platform id
+    table = cli("subscribers", "show", "fay")
+    assert table.exit_code == 0, table.output
+    for cell in ("Tokens spent on replies", "today", "last 7 days", "1,200", "1,552"):
+        assert cell in table.stdout, cell
+    assert "Quota" in table.stdout and "Override history" in table.stdout  # as before

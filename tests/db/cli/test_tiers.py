@@ -52,7 +52,9 @@ def test_tiers_show_lists_the_four_tiers_with_the_grok_defaults(cli: Run) -> Non
             "moderation",
             "upsell_text",
             "upsell_every_days",
+            "daily_token_budget",
         }
+        assert r["daily_token_budget"] == 0  # no budget until an operator sets one
         if not answered:
             assert r["upsell_text"] and r["upsell_every_days"] == 30
         else:
@@ -62,6 +64,7 @@ def test_tiers_show_lists_the_four_tiers_with_the_grok_defaults(cli: Run) -> Non
     for tier in TIER_VALUES:
         assert tier in table.stdout
     assert "upsell (basic): Thanks for the mention" in table.stdout
+    assert "no budget" in table.stdout
 
 
 def test_tiers_set_changes_only_what_is_given_and_persists(
@@ -131,6 +134,22 @@ def test_tiers_set_changes_only_what_is_given_and_persists(
     assert table.exit_code == 0 and "none" in table.stdout
 
 
+def test_tiers_set_token_budget_is_shown_and_zero_removes_it(
+    cli: Run, committed_db: sessionmaker[Session]
+) -> None:
+    table = cli("tiers", "set", "premium", "--token-budget", "2500000")
+    assert table.exit_code == 0, table.output
+    assert "token budget per day" in table.stdout and "2,500,000" in table.stdout
+    with committed_db() as s:
+        row = s.get(TierPolicy, "premium")
+        assert row is not None and row.daily_token_budget == 2_500_000
+    shown = {r["tier"]: r for r in result_json(cli("tiers", "show", "--json"))}
+    assert shown["premium"]["daily_token_budget"] == 2_500_000
+    assert shown["premium_plus"]["daily_token_budget"] == 0  # only the tier given
+    off = result_json(cli("tiers", "set", "premium", "--token-budget", "0", "--json"))
+    assert off["daily_token_budget"] == 0
+
+
 @pytest.mark.parametrize(
     ("args", "message"),
     [
@@ -141,6 +160,8 @@ def test_tiers_set_changes_only_what_is_given_and_persists(
         (["premium", "--per-day", str(2**31)], "replies_per_day must be between 0"),
         (["premium", "--max-tokens", "0"], "max_output_tokens must be between 1"),
         (["none", "--upsell-days", "-3"], "upsell_every_days must be between 0"),
+        (["premium", "--token-budget", "-1"], "daily_token_budget must be between 0"),
+        (["premium", "--token-budget", str(2**31)], "daily_token_budget must be between 0"),
         (["premium", "--moderation", "later"], "moderation must be one of pre, post, auto"),
         (["none", "--upsell", "   "], "upsell text must not be empty"),
         (["none", "--upsell", "x" * 270 + " {username}"], "must fit one post"),

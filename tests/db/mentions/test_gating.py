@@ -12,14 +12,14 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import event, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.mentions.gating import GatingRules, decide, written_text
 from bot.mentions.ingest import upsert_author
 from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.protocol import Post
-from bot.subscribers import tiers
+from bot.subscribers import quotas, tiers
 from bot.subscribers.schema import TierOverride
 from bot.vocab import MentionStatus, OverrideAction
 from tests.fixtures.factories.mentions import BOT, NOW, Gate, new_author, new_post_id, user_of
@@ -255,3 +255,60 @@ def test_a_bare_mention_under_a_post_asks_about_that_post(s: Session) -> None:
     # "@grok" alone under a post is a question about the post: the thread carries it.
     decision = Gate(s)(new_author("Premium"), text="@mentionbot", in_reply_to=new_post_id())
     assert decision.accepted
+
+
+def test_a_tier_out_of_tokens_is_ignored_and_takes_no_quota_unit(s: Session) -> None:
+    force_policy(s, "premium", daily_token_budget=1000)
+    gate, prem = Gate(s), new_author("Premium")
+    uid = user_of(s, prem).id
+    quotas.add_tier_tokens(s, "premium", 999, NOW)
+    assert gate(prem).reason == "accepted"  # one token left is not spent
+    assert units_used(s, uid, "hour", NOW) == 1
+    quotas.add_tier_tokens(s, "premium", 1, NOW)
+    out = gate(prem)
+    assert (out.accepted, out.reason, out.tier, out.quota_taken) == (
+        False,
+        "token_budget",
+        "premium",
+        False,
+    )
+    stored = s.execute(
+        select(Mention.status, Mention.quota_at).where(Mention.id == gate.last_id)
+    ).one()
+    assert (stored.status, stored.quota_at) == (MentionStatus.IGNORED, None)
+    assert (units_used(s, uid, "hour", NOW), units_used(s, uid, "day", NOW)) == (1, 1)
+    # Per tier: premium_plus has no budget and goes on; premium's next UTC day starts at 0.
+    assert gate(new_author("PremiumPlus")).reason == "accepted"
+    midnight = NOW.replace(hour=0, minute=0) + timedelta(days=1)
+    assert gate(prem, now=midnight - timedelta(seconds=1)).reason == "token_budget"
+    assert gate(prem, now=midnight).reason == "accepted"
+    # Raising the budget (or removing it: 0) lets today's mentions through again.
+    force_policy(s, "premium", daily_token_budget=0)
+    assert gate(prem).reason == "accepted"
+
+
+def test_no_budget_means_no_extra_query_in_decide(s: Session) -> None:
+    statements: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        statements.append(statement)
+
+    def queries(budget: int) -> list[str]:
+        force_policy(s, "premium", daily_token_budget=budget)
+        account = new_author("Premium")
+        row = user_of(s, account)
+        post = Post(new_post_id(), "@mentionbot hi?", author_id=account.platform_id)
+        policies = tiers.policies(s)
+        statements.clear()
+        event.listen(s.connection(), "before_cursor_execute", seen)
+        try:
+            decision = decide(s, post, account, row, BOT, GatingRules(), policies, NOW)
+        finally:
+            event.remove(s.connection(), "before_cursor_execute", seen)
+        assert decision.reason == "accepted"
+        return list(statements)
+
+    without, with_budget = queries(0), queries(10**6)
+    assert not any("rate_counters.used" in q and "SELECT" in q for q in without)
+    assert len(with_budget) == len(without) + 1
+    assert "rate_counters" in "".join(set(with_budget) - set(without))

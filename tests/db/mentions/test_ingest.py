@@ -10,13 +10,14 @@ from prometheus_client import REGISTRY
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.base import utcnow
 from bot.mentions.gating import MAX_MENTION_CHARS, GatingRules
 from bot.mentions.ingest import ingest, upsert_author
 from bot.mentions.schema import Mention
 from bot.platform.protocol import Post
 from bot.replies.claims import refund_quota
 from bot.replies.schema import Reply
-from bot.subscribers import tiers
+from bot.subscribers import quotas, tiers
 from bot.vocab import DECISION_REASONS, MentionStatus, OverrideAction
 from tests.fixtures.factories.mentions import BOT, new_author, new_post_id, new_posts, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_total
@@ -37,12 +38,16 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     # premium: one an hour (then quota_hour); premium_plus: one a day (then quota_day).
     force_policy(s, "premium", replies_per_hour=1, replies_per_day=100)
     force_policy(s, "premium_plus", replies_per_hour=100, replies_per_day=1)
+    # basic: answered, with a daily token budget already spent today (token_budget).
+    force_policy(s, "basic", answered=True, daily_token_budget=500)
+    quotas.add_tier_tokens(s, "basic", 500, utcnow())
+    spender = new_author("Basic")
     prem, plus, free = new_author("Premium"), new_author("PremiumPlus"), new_author(None, "freebie")
     blocked, spammer, looper = new_author("Premium"), new_author("Premium"), new_author("Premium")
     t1, t2, t3, t4 = (new_author("PremiumPlus") for _ in range(4))
     tiers.add_override(s, upsert_author(s, blocked), OverrideAction.BLOCK, "abuse", "test")
     authors = {a.platform_id: a for a in (prem, plus, free, blocked, spammer, looper)}
-    authors.update({a.platform_id: a for a in (t1, t2, t3, t4)})
+    authors.update({a.platform_id: a for a in (t1, t2, t3, t4, spender)})
     expected: list[tuple[Post, str]] = []
 
     def post(author_id: str, reason: str, text: str = "@mentionbot hi?", conv: str = "") -> None:
@@ -65,6 +70,7 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     for t in (t1, t2, t3):
         post(t.platform_id, "accepted", conv="c-thread")
     post(t4.platform_id, "thread_cap", conv="c-thread")
+    post(spender.platform_id, "token_budget")
     # loop_max_per_minute=2: the third mention within a minute in one conversation cools down.
     post(looper.platform_id, "accepted", conv="c-loop")
     post(looper.platform_id, "quota_hour", conv="c-loop")
@@ -90,6 +96,7 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     assert result.new == len(expected)
     assert len(result.accepted) == sum(r == "accepted" for _, r in expected) == 6
     assert len(result.upsells) == 1
+    assert units_total(s, user_of(s, spender).id, "hour") == 0  # no unit for token_budget
     upsell = s.scalars(select(Reply).where(Reply.id == result.upsells[0])).one()
     assert "freebie" in upsell.text and upsell.model == "upsell"
     # The upsell post goes out at its tier's priority, like every other send.
