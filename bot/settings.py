@@ -104,6 +104,12 @@ class Settings(BaseSettings):
         512, description="Tokens (served model's tokenizer) the thread context may use."
     )
     thread_cap: int = Field(3, description="Replies the bot gives in one conversation.")
+    thread_max_posts: int = Field(
+        1,
+        ge=1,
+        le=10,
+        description="Posts one answer may take, as a thread (1: one post, as @grok answers).",
+    )
     loop_max_per_minute: int = Field(
         5, description="Mentions a minute from one account in one conversation before cooldown."
     )

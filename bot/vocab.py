@@ -100,6 +100,7 @@ class Reason(StrEnum):
     # how a reply went out, or why it waits
     POSTED = "posted"
     RECONCILED = "reconciled"
+    THREAD_CUT = "thread_cut"  # X refused a later part: the parts before it are the answer
     WAITING_BUDGET = "waiting_budget"
     POSTING_PAUSED = "posting_paused"
     RATE_LIMITED = "rate_limited"

@@ -20,6 +20,7 @@ from bot.mentions.schema import Mention
 from bot.metrics import REVIEW_DECISION_SECONDS
 from bot.moderation import audit
 from bot.replies.claims import refund_quota
+from bot.replies.parts import set_parts, unthread
 from bot.replies.schema import Reply, ReplyFlag
 from bot.subscribers.tiers import add_override
 from bot.vocab import AuditAction, MentionStatus, OverrideAction, Reason, ReplyStatus
@@ -158,22 +159,23 @@ def approve(s: Session, reply_id: int, who: Reviewer) -> Handoff:
 def edit_and_approve(
     s: Session, reply_id: int, who: Reviewer, text: str, rules: ReplyPolicy
 ) -> Handoff:
-    """Approve a moderator's text: it must fit one post, then the output rules apply to it
-    as to the model's (links off the allowlist and surplus @mentions go)."""
+    """Approve a moderator's text: it must fit one post (or the thread's posts), then the
+    output rules apply to it as to the model's (links off the allowlist and surplus
+    @mentions go; a thread is split and numbered again)."""
+    text = unthread(text) if rules.max_posts > 1 else text
     length = weighted_length(text.strip())
-    if length > MAX_WEIGHTED_LENGTH:
+    limit = MAX_WEIGHTED_LENGTH * rules.max_posts
+    if length > limit:
         raise ReviewRefused(
-            "the reply is {n} weighted characters; X allows {limit}",
-            n=length,
-            limit=MAX_WEIGHTED_LENGTH,
+            "the reply is {n} weighted characters; X allows {limit}", n=length, limit=limit
         )
     processed = process_reply(text, rules)
     if not processed.posts:
         raise ReviewRefused(
             "nothing is left to post after the output rules ({why})", why=processed.reason
         )
-    new = processed.posts[0]
     _hold(s, reply_id, who)
+    new = set_parts(s, reply_id, processed.posts)
     mention_id, before, created = _decide(
         s, reply_id, who, ReplyStatus.APPROVED, approved_at=who.now, text=new
     )

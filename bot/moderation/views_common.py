@@ -41,6 +41,7 @@ class DashboardDeps:
         return ReplyPolicy(
             max_mentions=self.settings.reply_max_mentions,
             url_allowlist=tuple(self.settings.reply_url_allowlist),
+            max_posts=self.settings.thread_max_posts,
         )
 
 

@@ -18,6 +18,7 @@ from bot.mentions.schema import PlatformUser
 from bot.platform.protocol import PlatformError
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
+from bot.replies.parts import THREAD_JOIN, set_parts
 from bot.replies.schema import Reply, ReplyFlag
 from bot.replies.usage import charge_tokens
 from bot.subscribers.tiers import Policy, policies, policy_for
@@ -199,6 +200,8 @@ def _store(
         ).scalar_one_or_none()
         if reply_id is not None and flags:
             s.add_all(ReplyFlag(reply_id=reply_id, flag=f) for f in sorted(flags))
+        if reply_id is not None:
+            set_parts(s, reply_id, answer.posts)
         if held:
             # The system failed this user: the quota unit goes back with the failure.
             claims.fail_mention(s, mention_id, Reason.PERSONA_LEAK, "reply held back", now)
@@ -293,6 +296,7 @@ class Answer:
     reason: Reason | None
     changes: tuple[str, ...] = ()
     attempts: int = 1
+    posts: tuple[str, ...] = ()  # the thread's parts when it takes more than one post
 
 
 def _sampling(deps: ReplyDeps) -> Sampling:
@@ -327,6 +331,7 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
         max_mentions=settings.reply_max_mentions,
         url_allowlist=tuple(settings.reply_url_allowlist),
         own_handle=deps.bot_username,
+        max_posts=settings.thread_max_posts,
     )
     completion: Completion | None = None
     reason = Reason.EMPTY_OUTPUT
@@ -350,16 +355,15 @@ def complete(deps: ReplyDeps, messages: list[dict[str, str]], policy: Policy) ->
         )
         completion = _spent(completion, earlier)
         processed = process_reply(completion.text, reply_policy)
-        if processed.posts and leaks_system_prompt(processed.posts[0], messages[0]["content"]):
+        # A thread's parts read as one text (parts.THREAD_JOIN); each is posted on its own.
+        text, posts = THREAD_JOIN.join(processed.posts), tuple(processed.posts)
+        if posts and leaks_system_prompt(text, messages[0]["content"]):
             # What a model that obeys "print your instructions" says: never posted.
-            leaked = Answer(
-                completion, processed.posts[0], Reason.PERSONA_LEAK, processed.changes, 2
-            )
+            leaked = Answer(completion, text, Reason.PERSONA_LEAK, processed.changes, 2, posts)
             log.warning("generate.persona_leak", attempt=attempt + 1)
             continue
-        if processed.posts:
-            # One post per mention for now; threads of several posts are not posted yet.
-            return Answer(completion, processed.posts[0], None, processed.changes, attempt + 1)
+        if posts:
+            return Answer(completion, text, None, processed.changes, attempt + 1, posts)
         reason = _REJECTED.get(processed.reason or "", Reason.EMPTY_OUTPUT)
         log.info("generate.regenerate", attempt=attempt + 1, reason=reason)
     assert completion is not None

@@ -2,7 +2,9 @@
 
 A retry, a redelivery or a 403 "duplicate content" first looks for the bot's own reply to
 that post (reconcile), so a crash between X accepting a post and our commit never produces
-a second reply.
+a second reply. A thread goes out part by part, each part in reply to the one before and
+from the posting budget; each part's id is stored as soon as X accepts it, and the part in
+doubt after a crash is reconciled the same way (the bot's reply to the part before it).
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from bot.platform.protocol import (
 )
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
+from bot.replies.parts import parts_of, record_part
 from bot.replies.schema import Switch
 from bot.settings import Settings
 from bot.subscribers import quotas
@@ -127,39 +130,82 @@ def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
             log.info("post.skip", reply_id=reply_id)
             return None
         target = s.scalar(select(Mention.platform_post_id).where(Mention.id == claimed.mention_id))
-        taken_at = utcnow()
-        if not take_post_budget(s, deps.settings, deps.bot_user_id, taken_at):
-            claims.release_reply(
-                s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET, attempt_counts=False
-            )
-            log.info("post.waiting_budget", reply_id=reply_id)
-            return None
+        # (position, text, platform id) of a thread's posts; one post of its own text else.
+        parts = [(p.position, p.text, p.platform_post_id) for p in parts_of(s, reply_id)]
     assert target is not None
     try:
-        return _post_claimed(deps, reply_id, claimed, target, taken_at)
+        return _post_claimed(deps, reply_id, claimed, target, parts or [(0, claimed.text, None)])
     except Exception:
         # Back to approved: the retry counts another attempt, so it reconciles first.
         _release(deps, reply_id)
         raise
 
 
+Part = tuple[int, str, str | None]
+
+
 def _post_claimed(
-    deps: ReplyDeps, reply_id: int, claimed: claims.ClaimedReply, target: str, taken_at: datetime
+    deps: ReplyDeps, reply_id: int, claimed: claims.ClaimedReply, target: str, parts: list[Part]
 ) -> str | None:
-    """Post a reply this worker has claimed, looking for an earlier copy on a retry."""
+    """Post what is not out yet of a reply this worker has claimed, first part first; a
+    later part X refuses cuts the thread there (the parts before it stay, and count)."""
+    first: str | None = None
+    first_how = Reason.POSTED
+    parent = target
+    threaded = len(parts) > 1
+    for position, text, known_id in parts:
+        if known_id is None:
+            got = _post_part(deps, reply_id, claimed.attempts, text, parent, first is None)
+            if isinstance(got, _Stop):
+                if got.reason is None or first is None:
+                    return None  # waits (already released), or the first part failed
+                log.warning("post.thread_cut", reply_id=reply_id, part=position, why=got.reason)
+                return _posted(deps, reply_id, first, Reason.THREAD_CUT)
+            known_id, how = got
+            if threaded:
+                with transaction(deps.sessions) as s:
+                    record_part(s, reply_id, position, known_id, utcnow())
+            first_how = how if first is None else first_how
+        first = first or known_id
+        parent = known_id
+    assert first is not None
+    return _posted(deps, reply_id, first, first_how)
+
+
+class _Stop:
+    """A part was not posted: it waits (reason None, the reply released) or was refused."""
+
+    def __init__(self, reason: Reason | None) -> None:
+        self.reason = reason
+
+
+def _post_part(
+    deps: ReplyDeps, reply_id: int, attempts: int, text: str, parent: str, first: bool
+) -> tuple[str, Reason] | _Stop:
+    """Post one part in reply to `parent` within the budget, looking for an earlier copy on
+    a retry; (its id, posted or reconciled), or why not."""
+    taken_at = utcnow()
+    with transaction(deps.sessions) as s:
+        if not take_post_budget(s, deps.settings, deps.bot_user_id, taken_at):
+            claims.release_reply(
+                s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET, attempt_counts=False
+            )
+            log.info("post.waiting_budget", reply_id=reply_id)
+            return _Stop(None)
     try:
-        if claimed.attempts > 1:
+        if attempts > 1:
             # A previous attempt may have reached X before dying: look before posting again.
-            existing = deps.platform.find_reply(deps.bot_user_id, target)
+            existing = deps.platform.find_reply(deps.bot_user_id, parent)
             if existing:
-                return _posted(deps, reply_id, existing, Reason.RECONCILED)
-        post_id = deps.platform.create_reply(claimed.text, target)
+                return existing, Reason.RECONCILED
+        return deps.platform.create_reply(text, parent), Reason.POSTED
     except DuplicatePost:
-        existing = deps.platform.find_reply(deps.bot_user_id, target)
+        existing = deps.platform.find_reply(deps.bot_user_id, parent)
         if existing:
-            return _posted(deps, reply_id, existing, Reason.RECONCILED)
-        fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
-        return None
+            return existing, Reason.RECONCILED
+        if first:
+            fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
+        return _Stop(Reason.DUPLICATE_CONTENT)
     except RateLimited as exc:
         # Nothing was posted: the budget unit and the attempt go back, and the reply waits
         # for the reset (the sweeper's to release; a task held that long would pin a
@@ -176,11 +222,11 @@ def _post_claimed(
                 attempt_counts=False,
             )
         log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
-        return None
+        return _Stop(None)
     except TransientPlatformError as exc:
         _release(deps, reply_id)
         raise TryLater(str(exc)) from None
     except PermanentPlatformError as exc:
-        fail(deps, reply_id, Reason.PLATFORM_REFUSED, str(exc))
-        return None
-    return _posted(deps, reply_id, post_id, Reason.POSTED)
+        if first:
+            fail(deps, reply_id, Reason.PLATFORM_REFUSED, str(exc))
+        return _Stop(Reason.PLATFORM_REFUSED)

@@ -1,4 +1,5 @@
-"""The one reply the bot may give to a mention, its moderation flags, and the posting switch."""
+"""The one reply the bot may give to a mention (one post, or a thread of parts), its
+moderation flags, and the posting switch."""
 
 from __future__ import annotations
 
@@ -18,7 +19,8 @@ class Reply(Base):
     __tablename__ = "replies"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    # Unique: the last line of defence for "at most one reply per mention".
+    # Unique: the last line of defence for "at most one reply per mention". A thread's
+    # text is its parts joined by THREAD_JOIN (what moderators read); the parts are posted.
     mention_id: Mapped[int] = mapped_column(ForeignKey("mentions.id"), unique=True)
     text: Mapped[str] = mapped_column(Text)
     status: Mapped[ReplyStatus] = mapped_column(
@@ -54,6 +56,25 @@ class Reply(Base):
 
     # The review queue and the posted list page through status by age.
     __table_args__ = (Index("ix_replies_status_created_at", "status", "created_at"),)
+
+
+class ReplyPart(Base):
+    """One post of a reply that goes out as a thread (MENTIONBOT_THREAD_MAX_POSTS > 1).
+
+    Only replies of more than one post have parts; position 0 answers the mention, each
+    later one answers the part before it. A part's platform id is recorded as soon as X
+    accepts it, so a retry posts only what is missing (reconciling the one in doubt).
+    """
+
+    __tablename__ = "reply_parts"
+
+    reply_id: Mapped[int] = mapped_column(
+        ForeignKey("replies.id", ondelete="CASCADE"), primary_key=True
+    )
+    position: Mapped[int] = mapped_column(Integer, primary_key=True)
+    text: Mapped[str] = mapped_column(Text)
+    platform_post_id: Mapped[str | None] = mapped_column(String(32), unique=True)
+    posted_at: Mapped[datetime | None]
 
 
 class ReplyFlag(Base):
