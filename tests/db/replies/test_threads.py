@@ -115,12 +115,9 @@ def test_the_rest_of_a_thread_waits_for_the_budget(
     assert [p["text"] for p in _chain(sandbox.url, bot_user["id"], target)] == PARTS
 
 
-def test_a_long_answer_is_stored_as_numbered_parts(
-    server: FakeVLLM, db: sessionmaker[Session]
-) -> None:
-    words = ("one", "two", "three", "four", "five", "six", "seven", "eight")
-    sentences = [f"Reason {w} is one of several that make this answer too long." for w in words]
-    server.reply = " ".join(sentences)
+def _generate(server: FakeVLLM, db: sessionmaker[Session], answer: str) -> int:
+    """The reply the generate service stores when the model says `answer`."""
+    server.reply = answer
     deps = _deps("http://127.0.0.1:9", db, "1")
     deps.llm = VLLMClient(server.base_url, "tiny-moe", timeout_s=5, max_retries=0)
     with db.begin() as s:
@@ -131,6 +128,15 @@ def test_a_long_answer_is_stored_as_numbered_parts(
         )  # fmt: skip
     reply_id = generate_reply(deps, mention.id)
     assert reply_id is not None
+    return reply_id
+
+
+def test_a_long_answer_is_stored_as_numbered_parts(
+    server: FakeVLLM, db: sessionmaker[Session]
+) -> None:
+    words = ("one", "two", "three", "four", "five", "six", "seven", "eight")
+    sentences = [f"Reason {w} is one of several that make this answer too long." for w in words]
+    reply_id = _generate(server, db, " ".join(sentences))
     with db() as s:
         parts = [p.text for p in parts_of(s, reply_id)]
         reply = s.get(Reply, reply_id)
@@ -142,17 +148,7 @@ def test_a_long_answer_is_stored_as_numbered_parts(
 
 
 def test_one_post_answers_store_no_parts(server: FakeVLLM, db: sessionmaker[Session]) -> None:
-    server.reply = "Short and sweet."
-    deps = _deps("http://127.0.0.1:9", db, "1")
-    deps.llm = VLLMClient(server.base_url, "tiny-moe", timeout_s=5, max_retries=0)
-    with db.begin() as s:
-        user = user_of(s, new_author("PremiumPlus"))
-        mention = add_mention(
-            s, user.id, text="@mentionbot hi?", status=MentionStatus.QUEUED,
-            tier="premium_plus", priority=0,
-        )  # fmt: skip
-    reply_id = generate_reply(deps, mention.id)
-    assert reply_id is not None
+    reply_id = _generate(server, db, "Short and sweet.")
     with db() as s:
         assert parts_of(s, reply_id) == []
         assert s.scalar(select(Reply.text).where(Reply.id == reply_id)) == "Short and sweet."

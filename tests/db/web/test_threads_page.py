@@ -20,18 +20,22 @@ from tests.fixtures.factories.replies import add_reply
 PARTS = ["The short answer first. 1/3", "Then the detail. 2/3", "And the source. 3/3"]
 
 
-def test_a_thread_is_one_item_with_every_part(
-    sign_in: SignIn, committed_db: sessionmaker[Session]
-) -> None:
-    with transaction(committed_db) as s:
-        user = upsert_author(s, Author("6201", "tess", "Tess", "Basic"))
+def _pending_thread(db: sessionmaker[Session], author_id: str) -> int:
+    with transaction(db) as s:
+        user = upsert_author(s, Author(author_id, f"u{author_id}", "U", "Basic"))
         mention = add_mention(s, user, text="@mentionbot explain the whole thing", tier="basic")
         reply = add_reply(
             s, mention.id, THREAD_JOIN.join(PARTS), status=ReplyStatus.PENDING_REVIEW,
             approved_at=None,
         )  # fmt: skip
         set_parts(s, reply.id, PARTS)
-        reply_id = reply.id
+        return reply.id
+
+
+def test_a_thread_is_one_item_with_every_part(
+    sign_in: SignIn, committed_db: sessionmaker[Session]
+) -> None:
+    reply_id = _pending_thread(committed_db, "6201")
     page = sign_in("bob").get(f"/reviews/{reply_id}").text
     assert "a thread of 3 posts" in page
     quoted = re.search(r'id="reply-text">(.*?)</blockquote>', page, re.S)
@@ -41,15 +45,7 @@ def test_a_thread_is_one_item_with_every_part(
 def test_a_moderators_edit_of_one_post_replaces_the_parts(
     sign_in: SignIn, committed_db: sessionmaker[Session]
 ) -> None:
-    with transaction(committed_db) as s:
-        user = upsert_author(s, Author("6202", "uma", "Uma", "Basic"))
-        mention = add_mention(s, user, text="@mentionbot explain", tier="basic")
-        reply = add_reply(
-            s, mention.id, THREAD_JOIN.join(PARTS), status=ReplyStatus.PENDING_REVIEW,
-            approved_at=None,
-        )  # fmt: skip
-        set_parts(s, reply.id, PARTS)
-        reply_id = reply.id
+    reply_id = _pending_thread(committed_db, "6202")
     mod = sign_in("bob")
     mod.get(f"/reviews/{reply_id}")
     done = mod.post(f"/reviews/{reply_id}/edit", data={"text": "Just this, in one post."})
