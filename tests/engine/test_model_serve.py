@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,10 +16,7 @@ from models.serving.server import free_port
 from tests.fixtures.serve import alive, engine_pid, port_free, start_serve
 from tests.fixtures.services import REPO, wait_for
 
-pytestmark = [
-    pytest.mark.engine,
-    pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's"),
-]
+pytestmark = [pytest.mark.engine]
 
 
 def test_sigkilled_model_serve_frees_the_engine_port(tiny_model_dir: Path) -> None:

@@ -9,29 +9,17 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.engine import transaction
 from bot.moderation import posting
-from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
 from bot.replies.post import post_reply
 from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
-from bot.settings import Settings
 from bot.vocab import Reason, ReplyStatus
-from models.llm_client import VLLMClient
 from tests.fixtures.factories.platform import bot_replies
-from tests.fixtures.factories.replies import approved_reply
+from tests.fixtures.factories.replies import approved_reply, post_deps
 
 
 def _deps(url: str, db: sessionmaker[Session], bot_id: str) -> ReplyDeps:
-    settings = Settings(x_api_url=url, stuck_after_s=0)
-    return ReplyDeps(
-        sessions=db,
-        platform=XPlatform.from_settings(settings),
-        llm=VLLMClient("http://127.0.0.1:9", "unused", timeout_s=0.1, max_retries=0),
-        settings=settings,
-        bot_user_id=bot_id,
-        bot_username="mentionbot",
-        persona="",
-    )
+    return post_deps(url, db, bot_id, stuck_after_s=0)
 
 
 def test_paused_replies_wait_and_go_out_by_priority_on_resume(

@@ -13,30 +13,13 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
-from bot.platform.x import XPlatform
-from bot.replies.deps import ReplyDeps, TryLater
+from bot.replies.deps import TryLater
 from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
-from bot.settings import Settings
 from bot.vocab import ReplyStatus
-from models.llm_client import VLLMClient
 from tests.fixtures.factories.platform import bot_replies, sandbox_mention
-from tests.fixtures.factories.replies import approved_reply
-
-
-def _deps(url: str, db: sessionmaker[Session], bot_id: str) -> ReplyDeps:
-    settings = Settings(x_api_url=url, stuck_after_s=60)
-    return ReplyDeps(
-        sessions=db,
-        platform=XPlatform.from_settings(settings),
-        # Posting never calls the model; an address nothing listens on proves it.
-        llm=VLLMClient("http://127.0.0.1:9", "unused", timeout_s=0.1, max_retries=0),
-        settings=settings,
-        bot_user_id=bot_id,
-        bot_username="mentionbot",
-        persona="",
-    )
+from tests.fixtures.factories.replies import approved_reply, post_deps
 
 
 def _reply(db: sessionmaker[Session], reply_id: int) -> Reply:
@@ -49,7 +32,7 @@ def _reply(db: sessionmaker[Session], reply_id: int) -> Reply:
 def test_posts_once_and_a_second_delivery_does_nothing(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     reply_id, target = approved_reply(sandbox.url, db)
     post_id = post_reply(deps, reply_id)
     assert post_id is not None
@@ -72,7 +55,7 @@ def _age_waits(db: sessionmaker[Session], seconds: float) -> None:
 def test_rate_limit_waits_for_the_reset_without_spending_an_attempt(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     reply_id, target = approved_reply(sandbox.url, db)
     httpx.post(
         f"{sandbox.url}/sandbox/faults",
@@ -98,14 +81,14 @@ def test_rate_limit_waits_for_the_reset_without_spending_an_attempt(
     assert swept.failed_replies == [] and swept.post == []
     httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
     # After the reset (a worker that has not seen the 429), it posts, once.
-    assert post_reply(_deps(sandbox.url, db, bot_user["id"]), reply_id) is not None
+    assert post_reply(post_deps(sandbox.url, db, bot_user["id"]), reply_id) is not None
     assert len(bot_replies(sandbox.url, bot_user["id"], target)) == 1
 
 
 def test_server_error_retries_and_posts_once(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     reply_id, target = approved_reply(sandbox.url, db)
     httpx.post(
         f"{sandbox.url}/sandbox/faults",
@@ -123,7 +106,7 @@ def test_server_error_retries_and_posts_once(
 def test_duplicate_403_reconciles_with_the_existing_reply(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     reply_id, target = approved_reply(sandbox.url, db, text="same words")
     # Our reply already reached X (a worker died before recording it).
     existing = deps.platform.create_reply("same words", target)
@@ -136,7 +119,7 @@ def test_duplicate_403_reconciles_with_the_existing_reply(
 def test_duplicate_text_elsewhere_fails_with_a_reason(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     reply_id, _ = approved_reply(sandbox.url, db, text="said before")
     other_target = sandbox_mention(sandbox.url, "778", "other", "@mentionbot another")
     deps.platform.create_reply("said before", other_target)
@@ -148,7 +131,7 @@ def test_duplicate_text_elsewhere_fails_with_a_reason(
 def test_posting_budget_holds_replies_and_releases_them_by_priority(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
-    deps = _deps(sandbox.url, db, bot_user["id"])
+    deps = post_deps(sandbox.url, db, bot_user["id"])
     deps.settings = deps.settings.model_copy(update={"post_budget_15m": 1})
     first, _ = approved_reply(sandbox.url, db, text="first")
     assert post_reply(deps, first) is not None

@@ -10,35 +10,24 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
-from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
 from bot.replies.generate import generate_reply
 from bot.replies.parts import THREAD_JOIN, parts_of, record_part, set_parts, unthread
 from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
-from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.vocab import MentionStatus, Reason, ReplyStatus
 from models.llm_client import VLLMClient
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
 from tests.fixtures.factories.platform import sandbox_posts
-from tests.fixtures.factories.replies import approved_reply
+from tests.fixtures.factories.replies import approved_reply, post_deps
 from tests.fixtures.fake_vllm import FakeVLLM
 
 PARTS = ["First, the short answer. 1/3", "Second, the detail. 2/3", "Third, the source. 3/3"]
 
 
 def _deps(url: str, db: sessionmaker[Session], bot_id: str, **settings: Any) -> ReplyDeps:
-    s = Settings(**{"x_api_url": url, "stuck_after_s": 60, "thread_max_posts": 3, **settings})
-    return ReplyDeps(
-        sessions=db,
-        platform=XPlatform.from_settings(s),
-        llm=VLLMClient("http://127.0.0.1:9", "unused", timeout_s=0.1, max_retries=0),
-        settings=s,
-        bot_user_id=bot_id,
-        bot_username="mentionbot",
-        persona="",
-    )
+    return post_deps(url, db, bot_id, thread_max_posts=3, **settings)
 
 
 def _thread(url: str, db: sessionmaker[Session]) -> tuple[int, str]:

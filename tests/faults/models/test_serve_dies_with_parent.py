@@ -10,16 +10,11 @@ from __future__ import annotations
 
 import os
 import signal
-import sys
 from pathlib import Path
-
-import pytest
 
 from models.serving.server import free_port
 from tests.fixtures.serve import alive, engine_pid, port_free, start_serve
 from tests.fixtures.services import wait_for
-
-pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="prctl is Linux's")
 
 STUB_SERVER = """
 import argparse, json, signal, sys

@@ -121,10 +121,25 @@ def _kill_post_between_x_and_commit(out: Outcome) -> None:
     run.cluster.start("post")
 
 
+def _queued_in_redis(keys: RedisKeys) -> int:
+    """Messages waiting in this run's Redis lists (the queues and their priority lists)."""
+    lists = (
+        k for k in keys.client.scan_iter(match=f"{keys.prefix}*") if keys.client.type(k) == b"list"
+    )
+    return sum(int(keys.client.llen(k)) for k in lists)
+
+
 def _wipe_broker(out: Outcome) -> None:
+    """A batch's tasks are lost for certain: with no generate worker consuming they wait in
+    Redis, and the wipe takes them (waiting for a queued row while a worker consumed was a
+    race the worker sometimes won). The sweeper must send every one of them again."""
     run = out.run
-    wait_until(lambda: _ids(run, Mention.status == MentionStatus.QUEUED), 60, "queued work", 0.05)
-    out.redis_keys_wiped = RedisKeys(REDIS_URL, run.prefix).clear()
+    keys = RedisKeys(REDIS_URL, run.prefix)
+    run.cluster.stop("generate")
+    out.posted += _inject(run, BATCH)
+    wait_until(lambda: _queued_in_redis(keys) >= BATCH, 60, "the batch's tasks in Redis", 0.1)
+    out.redis_keys_wiped = keys.clear()
+    run.cluster.start("generate")
 
 
 def _restart_postgres() -> None:
@@ -175,7 +190,6 @@ def outcome(vllm_server: Any) -> Iterator[Outcome]:
             out.posted += _inject(run, 0)
             _kill_generate_mid_generation(out)
             _kill_post_between_x_and_commit(out)
-            out.posted += _inject(run, BATCH)
             _wipe_broker(out)
             _restart_postgres()
             proxy.down()
