@@ -38,6 +38,9 @@ TWEET_FIELDS = [
     "author_id",
     # Where the author's own text begins: X puts the thread's handles before a reply's text.
     "display_text_range",
+    # A post over 280 weighted characters comes with a shortened `text`; the whole of it is
+    # here, and only when asked for.
+    "note_tweet",
 ]
 USER_FIELDS = ["username", "name", "subscription_type", "verified_type"]
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
@@ -157,7 +160,8 @@ def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
         if ref.type == "replied_to":
             in_reply_to = str(ref.id)
     author_id = str(tweet.author_id) if tweet.author_id is not None else None
-    text = well_formed(tweet.text)
+    note = (tweet.data.get("note_tweet") or {}).get("text")
+    text = well_formed(note or tweet.text)
     return Post(
         id=str(tweet.id),
         text=text,

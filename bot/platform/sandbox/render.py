@@ -11,6 +11,7 @@ from typing import Any
 from fastapi.responses import JSONResponse
 
 from bot.platform.sandbox.store import Post, Store, User
+from bot.platform.sandbox.text import shortened
 
 JSON = dict[str, Any]
 INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
@@ -112,13 +113,18 @@ def render_user(user: User, fields: frozenset[str]) -> JSON:
 
 def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
     """Render a post with only the fields asked for (and only those it has values for)."""
-    out: JSON = {"id": str(post.id), "text": post.text, "edit_history_tweet_ids": [str(post.id)]}
+    # A long post's `text` is its start; the whole of it only under note_tweet, when asked.
+    short = shortened(post.text)
+    text = post.text if short is None else short
+    out: JSON = {"id": str(post.id), "text": text, "edit_history_tweet_ids": [str(post.id)]}
     optional: JSON = {
         "author_id": post.author_id,
         "conversation_id": str(post.conversation_id),
         "created_at": format_time(post.created_at),
-        "display_text_range": [post.display_start, len(post.text)],
+        "display_text_range": [post.display_start, len(text)],
     }
+    if short is not None:
+        optional["note_tweet"] = {"text": post.text}
     if post.in_reply_to is not None:
         optional["in_reply_to_user_id"] = post.in_reply_to_user_id
         optional["referenced_tweets"] = [{"type": "replied_to", "id": str(post.in_reply_to)}]

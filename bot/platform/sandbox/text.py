@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
+import twitter_text
+
 # Handles are ASCII word characters; a preceding word character means an e-mail address.
 _MENTION = re.compile(r"(?<![A-Za-z0-9_])@([A-Za-z0-9_]+)")
 # A Python str decoded from JSON holds a surrogate code point only when it was unpaired.
@@ -50,3 +52,18 @@ def lone_surrogate(text: str) -> str | None:
     if found is None:
         return None
     return f"a lone surrogate (\\u{ord(found.group()):04x}) at index {found.start()}"
+
+
+# X's limit on a post's `text`; a longer post (a note tweet) keeps its whole text apart.
+MAX_WEIGHTED_LENGTH = 280
+
+
+def shortened(text: str) -> str | None:
+    """What X puts in `text` for a post over 280 weighted characters (its start, up to the
+    limit; the whole text is in `note_tweet.text`), or None when the text fits."""
+    if len(text) <= MAX_WEIGHTED_LENGTH // 2 and "." not in text:
+        return None  # at most 2 per character, and no room for a link's fixed 23
+    parsed = twitter_text.parse_tweet(text)
+    if parsed.weightedLength <= MAX_WEIGHTED_LENGTH:
+        return None
+    return text[: parsed.validRangeEnd + 1].rstrip()

@@ -39,7 +39,7 @@ from bot.platform.sandbox.render import (
     tweets_body,
 )
 from bot.platform.sandbox.store import DuplicateContent, NotAuthor, Store, UnknownPost, UnknownUser
-from bot.platform.sandbox.text import lone_surrogate
+from bot.platform.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
@@ -48,7 +48,6 @@ TOO_LONG_MESSAGE = (
     "Your Tweet text is too long. For more information on how Twitter determines text length"
     " see https://github.com/twitter/twitter-text."
 )
-MAX_WEIGHTED_LENGTH = 280
 
 
 class XRoute(APIRoute):

@@ -314,3 +314,19 @@ def test_the_overlap_is_read_again_only_every_so_often(
     now[0] += 25
     overlapped, _ = listener.cursor()
     assert overlapped is not None and int(overlapped) < int(newest)
+
+
+def test_a_long_mention_is_read_whole_from_note_tweet(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    text = "@mentionbot is this true? " + "The council says the bridge will close. " * 9
+    r = httpx.post(
+        f"{sandbox.url}/sandbox/mentions",
+        json={"author_id": "4242", "username": "longwinded", "text": text},
+        timeout=10,
+    )
+    r.raise_for_status()
+    _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
+    with db() as s:
+        stored = s.scalars(select(Mention).where(Mention.platform_post_id == r.json()["id"])).one()
+    assert stored.text == text  # not X's shortened `text`

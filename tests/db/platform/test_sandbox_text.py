@@ -201,3 +201,25 @@ def test_lookups_expand_each_posts_author(http: httpx.Client) -> None:
         {"id": root["author_id"], "name": "root", "username": "root"}
     ]
     spec_validate(one, "Get2TweetsIdResponse")
+
+
+# long posts (note tweets)
+
+LONG = "Is this true? " + "The report says the bridge will close for repairs next year. " * 8
+
+
+def test_a_long_post_has_a_shortened_text_and_its_whole_text_only_under_note_tweet(
+    http: httpx.Client,
+) -> None:
+    post = seed(http, "mentions", "alice", "@mentionbot " + LONG)
+    plain = http.get(f"/2/tweets/{post['id']}").json()["data"]
+    assert "note_tweet" not in plain
+    assert len(plain["text"]) < len(post["text"]) and post["text"].startswith(plain["text"])
+    fields = {"tweet.fields": "note_tweet,display_text_range"}
+    asked = http.get(f"/2/tweets/{post['id']}", params=fields).json()
+    assert asked["data"]["note_tweet"] == {"text": post["text"]}
+    assert asked["data"]["display_text_range"] == [0, len(plain["text"])]
+    spec_validate(asked, "Get2TweetsIdResponse")
+    short = seed(http, "mentions", "bob", "@mentionbot short question?")
+    short_body = http.get(f"/2/tweets/{short['id']}", params=fields).json()["data"]
+    assert "note_tweet" not in short_body and short_body["text"] == short["text"]
