@@ -76,6 +76,9 @@ class Reason(StrEnum):
     # decide(): the listener's outcome for a new mention
     ACCEPTED = "accepted"
     OWN_POST = "own_post"
+    # an edit of a post whose chain the bot already answers (or answered): once per chain
+    EDITED_AFTER_REPLY = "edited_after_reply"
+    REPOST = "repost"  # a repost of a post that mentions the bot asks nothing new
     UNKNOWN_AUTHOR = "unknown_author"
     EMPTY = "empty"
     TOO_LONG = "too_long"
@@ -123,6 +126,8 @@ class Reason(StrEnum):
 DECISION_REASONS: tuple[Reason, ...] = (
     Reason.ACCEPTED,
     Reason.OWN_POST,
+    Reason.EDITED_AFTER_REPLY,
+    Reason.REPOST,
     Reason.UNKNOWN_AUTHOR,
     Reason.EMPTY,
     Reason.TOO_LONG,

@@ -69,6 +69,10 @@ def decide(
     """Decide one mention inside the listener's transaction (cheapest checks first)."""
     if post.author_id == bot_user_id:
         return Decision(False, Reason.OWN_POST)
+    if post.repost_of is not None:
+        return Decision(False, Reason.REPOST)
+    if post.edit_root is not None and _chain_answered(session, post.edit_root):
+        return Decision(False, Reason.EDITED_AFTER_REPLY)
     if author is None or user is None:
         return Decision(False, Reason.UNKNOWN_AUTHOR)
     if not post.text.strip() or _says_nothing(post):
@@ -110,6 +114,20 @@ def decide(
 # Whitespace and invisible format characters: a post that is only these and handles asks
 # nothing.
 _INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2069\u202a-\u202e\ufeff\u00ad]+")
+
+
+# A chain member in these states has (or will have) the chain's one answer.
+_ANSWERING = (MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED)
+
+
+def _chain_answered(session: Session, root: str) -> bool:
+    """Whether a version of this edit chain is answered or on its way to an answer (an edit
+    appears again after since_id with a new id: the same question must not cost twice)."""
+    in_chain = or_(Mention.platform_post_id == root, Mention.edit_root_id == root)
+    found = session.scalar(
+        select(Mention.id).where(in_chain, Mention.status.in_(_ANSWERING)).limit(1)
+    )
+    return found is not None
 
 
 def _says_nothing(post: Post) -> bool:

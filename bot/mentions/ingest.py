@@ -81,6 +81,8 @@ def insert_mention(
             text=strip_control_chars(post.text),
             conversation_id=post.conversation_id,
             in_reply_to_post_id=post.in_reply_to_post_id,
+            edit_root_id=post.edit_root,
+            quoted_post_id=post.quoted_post_id,
             status=status,
             reason=decision.reason,
             tier=decision.tier,

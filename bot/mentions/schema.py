@@ -40,6 +40,11 @@ class Mention(Base):
     # Indexed: the per-conversation cap and loop checks count by it on every mention.
     conversation_id: Mapped[str | None] = mapped_column(String(32), index=True)
     in_reply_to_post_id: Mapped[str | None] = mapped_column(String(32))
+    # An edit's chain: the first version's post id (None for a post never edited). The bot
+    # answers a chain once, whichever version it reads first.
+    edit_root_id: Mapped[str | None] = mapped_column(String(32), index=True)
+    # The post a quote post quotes: context for its answer.
+    quoted_post_id: Mapped[str | None] = mapped_column(String(32))
     status: Mapped[MentionStatus] = mapped_column(
         enum_column(MentionStatus, "mention_status"), index=True
     )

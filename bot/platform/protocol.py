@@ -35,6 +35,13 @@ class Post:
     # reply's text starts with the handles of the thread's participants, which X put there,
     # not the author. None when the platform did not say.
     display_start: int | None = None
+    # A later version of an edited post: the id of the chain's first version (X's
+    # edit_history_tweet_ids[0]). None for a post never edited, and for the original itself.
+    edit_root: str | None = None
+    # The post it quotes (a quote post's question is about it), or reposts (a repost asks
+    # nothing of its own): from referenced_tweets.
+    quoted_post_id: str | None = None
+    repost_of: str | None = None
 
 
 @dataclass(frozen=True)

@@ -155,12 +155,12 @@ def _display_start(tweet: Any, text: str) -> int | None:
 
 
 def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
-    in_reply_to = None
-    for ref in getattr(tweet, "referenced_tweets", None) or []:
-        if ref.type == "replied_to":
-            in_reply_to = str(ref.id)
+    refs = {ref.type: str(ref.id) for ref in getattr(tweet, "referenced_tweets", None) or []}
+    in_reply_to = refs.get("replied_to")
     author_id = str(tweet.author_id) if tweet.author_id is not None else None
     note = (tweet.data.get("note_tweet") or {}).get("text")
+    history = getattr(tweet, "edit_history_tweet_ids", None) or []
+    edit_root = str(history[0]) if history and str(history[0]) != str(tweet.id) else None
     text = well_formed(note or tweet.text)
     return Post(
         id=str(tweet.id),
@@ -171,6 +171,9 @@ def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
         created_at=tweet.created_at,
         author_username=(usernames or {}).get(author_id or ""),
         display_start=_display_start(tweet, text),
+        edit_root=edit_root,
+        quoted_post_id=refs.get("quoted"),
+        repost_of=refs.get("retweeted"),
     )
 
 

@@ -34,6 +34,7 @@ class ClaimedMention:
     in_reply_to: str | None
     author_row: int
     tier: str | None
+    quoted: str | None = None  # the post a quote post quotes
 
 
 @dataclass(frozen=True)
@@ -117,6 +118,7 @@ def claim_mention(
         Mention.in_reply_to_post_id,
         Mention.author_id,
         Mention.tier,
+        Mention.quoted_post_id,
     )
     return ClaimedMention(*row) if row is not None else None
 

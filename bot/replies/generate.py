@@ -15,7 +15,7 @@ from bot.db.base import utcnow
 from bot.db.dialect import insert_for
 from bot.db.engine import transaction
 from bot.mentions.schema import PlatformUser
-from bot.platform.protocol import PlatformError
+from bot.platform.protocol import PlatformError, Post
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
 from bot.replies.parts import THREAD_JOIN, set_parts
@@ -236,41 +236,47 @@ def _prompt(
     if mention != claimed.text:
         log.info("generate.mention_cut", chars=len(claimed.text), kept=len(mention))
     thread: list[ContextPost] = []
-    if claimed.in_reply_to:  # counted only then: each count is a /tokenize call
+    if claimed.in_reply_to or claimed.quoted:  # counted only then: a count is a /tokenize call
         budget = min(settings.context_token_budget, room - count(mention))
-        thread = _thread_context(deps, claimed.in_reply_to, budget)
+        thread = _thread_context(deps, claimed.in_reply_to, budget, quoted=claimed.quoted)
     return build_messages(
         deps.persona, mention, username, thread=thread, bot_username=deps.bot_username, style=style
     )
 
 
-def _thread_context(deps: ReplyDeps, in_reply_to: str | None, budget: int) -> list[ContextPost]:
-    """The mention's ancestors, oldest first, nearest kept first within the token budget."""
+def _thread_context(
+    deps: ReplyDeps, in_reply_to: str | None, budget: int, *, quoted: str | None = None
+) -> list[ContextPost]:
+    """The mention's ancestors, oldest first, nearest kept first within the token budget; a
+    quote post's quoted post counts as the nearest (the question is about it)."""
     nearest_first: list[ContextPost] = []
     next_id = in_reply_to
     try:
+        if quoted:
+            nearest_first += [_as_context(deps, p) for p in deps.platform.get_posts([quoted])]
         while next_id and len(nearest_first) < deps.settings.context_posts:
             posts = deps.platform.get_posts([next_id])
             if not posts:
                 break
-            post = posts[0]
-            nearest_first.append(
-                ContextPost(
-                    # By handle, never by numeric id: the model must tell who said what, and
-                    # see which posts are its own.
-                    author_username=post.author_username or "someone",
-                    # Without the handles X puts before a reply's own words.
-                    text=post.text[post.display_start or 0 :],
-                    by_bot=post.author_id == deps.bot_user_id,
-                )
-            )
-            next_id = post.in_reply_to_post_id
+            nearest_first.append(_as_context(deps, posts[0]))
+            next_id = posts[0].in_reply_to_post_id
     except PlatformError as exc:
         # Context makes a reply better; its absence must not cost the user an answer.
         log.warning("generate.context_unavailable", error=str(exc))
     if budget <= 0:
         return []
     return fit_thread(nearest_first, budget, _counter(deps))
+
+
+def _as_context(deps: ReplyDeps, post: Post) -> ContextPost:
+    return ContextPost(
+        # By handle, never by numeric id: the model must tell who said what, and see which
+        # posts are its own.
+        author_username=post.author_username or "someone",
+        # Without the handles X puts before a reply's own words.
+        text=post.text[post.display_start or 0 :],
+        by_bot=post.author_id == deps.bot_user_id,
+    )
 
 
 def _counter(deps: ReplyDeps) -> Callable[[str], int]:

@@ -15,8 +15,9 @@ from fastapi.responses import Response
 
 from bot.platform.sandbox.control import control_router
 from bot.platform.sandbox.limits import RateLimit
+from bot.platform.sandbox.records import User
 from bot.platform.sandbox.render import XJSONResponse
-from bot.platform.sandbox.store import Store, User
+from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import NOT_UNICODE
 from bot.platform.sandbox.x_api import x_router
 

@@ -12,8 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import ID_PATTERN
+from bot.platform.sandbox.records import Fault, Post, UnknownPost
 from bot.platform.sandbox.render import XJSONResponse, format_time
-from bot.platform.sandbox.store import Fault, Post, Store, UnknownPost
+from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
 from bot.platform.sandbox.x_api import store_of
 
@@ -34,6 +35,15 @@ class PostIn(BaseModel):
     verified_type: VerifiedType | None = None
     text: str = Field(min_length=1)
     in_reply_to: str | None = Field(default=None, pattern=ID_PATTERN)
+    quote_of: str | None = Field(
+        default=None, pattern=ID_PATTERN, description="Quote this post (referenced_tweets quoted)."
+    )
+    repost_of: str | None = Field(
+        default=None,
+        pattern=ID_PATTERN,
+        description='Repost this post: the text becomes X\'s "RT @author: <its text>" and'
+        " the given text is ignored (referenced_tweets retweeted).",
+    )
     auto_populate_reply_metadata: bool = Field(
         default=True,
         description="A reply's text starts with the thread's handles (the parent's author and"
@@ -83,6 +93,19 @@ class PostOut(BaseModel):
     created_at: str
     deleted: bool
     display_text_range: list[int]
+    edit_history: list[str]
+
+
+class EditIn(BaseModel):
+    """A post's new text (after the same reply handles, which X keeps)."""
+
+    text: str = Field(min_length=1)
+
+    @field_validator("text")
+    @classmethod
+    def well_formed(cls, value: str) -> str:
+        """Refuse what no UTF-8 can carry."""
+        return _well_formed(value)
 
 
 class RateLimitIn(BaseModel):
@@ -135,7 +158,26 @@ def post_out(post: Post) -> PostOut:
         created_at=format_time(post.created_at),
         deleted=post.deleted,
         display_text_range=[post.display_start, len(post.text)],
+        edit_history=[str(i) for i in post.edit_history or (post.id,)],
     )
+
+
+def _referencing(store: Store, body: PostIn) -> tuple[str, tuple[tuple[str, int], ...]]:
+    """The text to store and what the post quotes or reposts."""
+    if body.repost_of is not None:
+        original = store.post(int(body.repost_of))
+        author = store.user(original.author_id) if original is not None else None
+        if original is None or author is None or original.deleted:
+            raise UnknownPost(body.repost_of)
+        return f"RT @{author.username}: {original.text}", (("retweeted", original.id),)
+    if body.quote_of is not None:
+        return body.stored_text(), (("quoted", int(body.quote_of)),)
+    return body.stored_text(), ()
+
+
+def references_repost(references: tuple[tuple[str, int], ...]) -> bool:
+    """A repost carries its original's text as it is (no @bot added)."""
+    return any(kind == "retweeted" for kind, _ in references)
 
 
 def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
@@ -150,13 +192,20 @@ def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
         handles: list[str] = []
         if parent is not None and body.auto_populate_reply_metadata:
             handles = store.reply_handles(parent, body.author_id)
-        text = body.stored_text()
+        text, references = _referencing(store, body)
         bot = store.bot.username
-        if mention_bot and not mentions_username(reply_prefix(handles) + text, bot):
+        if (
+            mention_bot
+            and not references_repost(references)
+            and not mentions_username(reply_prefix(handles) + text, bot)
+        ):
             text = f"@{bot} {text}"
-        post = store.add_post(body.author_id, text, parent, created_at=created_at, handles=handles)
+        post = store.add_post(
+            body.author_id, text, parent, created_at=created_at, handles=handles,
+            references=references,
+        )  # fmt: skip
     except UnknownPost as exc:
-        raise HTTPException(404, f"unknown post {body.in_reply_to}") from exc
+        raise HTTPException(404, f"unknown post {exc}") from exc
     return post_out(post)
 
 
@@ -171,6 +220,18 @@ def seed_mention(request: Request, body: PostIn) -> PostOut:
 def seed_post(request: Request, body: PostIn) -> PostOut:
     """Post as given (thread context, other users' posts); a reply after its thread's handles."""
     return _seed(store_of(request), body, mention_bot=False)
+
+
+@control_router.post("/posts/{post_id}/edit", status_code=201)
+def edit_post(request: Request, post_id: str, body: EditIn) -> PostOut:
+    """Edit a post as X does: a new post id, listed after the original in every version's
+    edit_history (and newer than anything, so it comes again after a since_id)."""
+    if not post_id.isdigit():
+        raise HTTPException(404, f"unknown post {post_id}")
+    try:
+        return post_out(store_of(request).edit_post(int(post_id), body.text))
+    except UnknownPost as exc:
+        raise HTTPException(404, f"unknown post {post_id}") from exc
 
 
 @control_router.get("/posts")

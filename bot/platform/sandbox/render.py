@@ -10,7 +10,8 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from bot.platform.sandbox.store import Post, Store, User
+from bot.platform.sandbox.records import Post, User
+from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import shortened
 
 JSON = dict[str, Any]
@@ -116,7 +117,8 @@ def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
     # A long post's `text` is its start; the whole of it only under note_tweet, when asked.
     short = shortened(post.text)
     text = post.text if short is None else short
-    out: JSON = {"id": str(post.id), "text": text, "edit_history_tweet_ids": [str(post.id)]}
+    history = [str(i) for i in post.edit_history or (post.id,)]
+    out: JSON = {"id": str(post.id), "text": text, "edit_history_tweet_ids": history}
     optional: JSON = {
         "author_id": post.author_id,
         "conversation_id": str(post.conversation_id),
@@ -125,11 +127,20 @@ def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
     }
     if short is not None:
         optional["note_tweet"] = {"text": post.text}
+    refs = [{"type": kind, "id": str(ref)} for kind, ref in post.references]
     if post.in_reply_to is not None:
         optional["in_reply_to_user_id"] = post.in_reply_to_user_id
-        optional["referenced_tweets"] = [{"type": "replied_to", "id": str(post.in_reply_to)}]
+        refs.insert(0, {"type": "replied_to", "id": str(post.in_reply_to)})
+    if refs:
+        optional["referenced_tweets"] = refs
     out.update({k: v for k, v in optional.items() if k in fields})
     return out
+
+
+def _referenced(post: Post) -> list[int]:
+    """The ids a post's referenced_tweets names: the replied-to post, then quoted/reposted."""
+    parent = [post.in_reply_to] if post.in_reply_to is not None else []
+    return parent + [ref for _, ref in post.references]
 
 
 def expand(store: Store, posts: list[Post], view: View) -> tuple[JSON, list[JSON]]:
@@ -141,7 +152,7 @@ def expand(store: Store, posts: list[Post], view: View) -> tuple[JSON, list[JSON
     includes: JSON = {}
     errors: list[JSON] = []
     if view.expansions & {"referenced_tweets.id", "referenced_tweets.id.author_id"}:
-        wanted = list(dict.fromkeys(p.in_reply_to for p in posts if p.in_reply_to is not None))
+        wanted = list(dict.fromkeys(i for p in posts for i in _referenced(p)))
         found = store.live_posts(wanted)
         errors += [
             not_found("tweet", "referenced_tweets.id", str(i)) for i in wanted if i not in found

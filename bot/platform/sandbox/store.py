@@ -9,111 +9,27 @@ import random
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
 from bot.platform.sandbox.limits import ENDPOINTS, RateLimit, default_limits
+from bot.platform.sandbox.records import (
+    DuplicateContent,
+    Fault,
+    NotAuthor,
+    Page,
+    Post,
+    SandboxError,
+    Ticket,
+    UnknownPost,
+    UnknownUser,
+    User,
+)
 from bot.platform.sandbox.text import mentioned_usernames, reply_handles, reply_prefix
-from bot.platform.snowflake import snowflake, snowflake_ms
+from bot.platform.snowflake import snowflake
 
 MENTIONS_REACH_BACK = 800
 USER_TWEETS_REACH_BACK = 3200
-
-
-@dataclass(frozen=True)
-class User:
-    """An X account."""
-
-    id: str
-    username: str
-    name: str
-    subscription_type: str = "None"
-    verified_type: str = "none"
-    description: str = ""
-    created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
-
-
-@dataclass(frozen=True)
-class Post:
-    """A post; replaced (never mutated) when deleted so readers hold consistent snapshots."""
-
-    id: int
-    text: str
-    author_id: str
-    conversation_id: int
-    in_reply_to: int | None = None
-    in_reply_to_user_id: str | None = None
-    deleted: bool = False
-    mentions: frozenset[str] = frozenset()
-    # Where the author's own text begins (X's display_text_range start, in code points): after
-    # the thread's handles X puts before a reply's text.
-    display_start: int = 0
-
-    @property
-    def created_at(self) -> datetime:
-        """Creation time, read from the id as X's clients do."""
-        return datetime.fromtimestamp(snowflake_ms(self.id) / 1000, UTC)
-
-
-@dataclass(frozen=True)
-class Page:
-    """One page of a timeline, newest first."""
-
-    posts: list[Post]
-    has_more: bool
-
-
-@dataclass(frozen=True)
-class Fault:
-    """Misbehaviour injected into an endpoint."""
-
-    latency_ms: int = 0
-    error_ratio: float = 0.0
-    status: int = 503
-    rate_limit: RateLimit | None = None
-    seed: int = 0
-    hold_ms: int = 0
-
-
-@dataclass(frozen=True)
-class Ticket:
-    """The store's decision about one incoming X request."""
-
-    limit: int
-    remaining: int
-    reset: int
-    allowed: bool
-    latency_s: float = 0.0
-    error_status: int | None = None
-    hold_s: float = 0.0
-
-    def headers(self) -> dict[str, str]:
-        """Return X's rate-limit headers for this request."""
-        return {
-            "x-rate-limit-limit": str(self.limit),
-            "x-rate-limit-remaining": str(self.remaining),
-            "x-rate-limit-reset": str(self.reset),
-        }
-
-
-class SandboxError(Exception):
-    """Base of the store's refusals."""
-
-
-class UnknownPost(SandboxError):
-    """The post does not exist or was deleted."""
-
-
-class UnknownUser(SandboxError):
-    """The user does not exist."""
-
-
-class DuplicateContent(SandboxError):
-    """The author already has a live post with this text."""
-
-
-class NotAuthor(SandboxError):
-    """Only a post's author may delete it."""
 
 
 @dataclass
@@ -202,11 +118,18 @@ class Store:
         post_id: int | None = None,
         created_at: datetime | None = None,
         handles: Sequence[str] = (),
+        references: tuple[tuple[str, int], ...] = (),
     ) -> Post:
-        """Store a post as given (no duplicate check), after the reply `handles` if any; for
-        seeding and the control API."""
+        """Store a post as given (no duplicate check), after the reply `handles` if any, with
+        what it quotes or reposts; for seeding and the control API."""
         with self._lock:
-            return self._insert(author_id, text, in_reply_to, post_id, created_at, handles)
+            for _, ref in references:
+                if ref not in self._posts or self._posts[ref].deleted:
+                    raise UnknownPost(str(ref))
+            post = self._insert(author_id, text, in_reply_to, post_id, created_at, handles)
+            if references:
+                post = self._posts[post.id] = replace(post, references=references)
+            return post
 
     def create_post(
         self,
@@ -224,6 +147,24 @@ class Store:
             ):
                 raise DuplicateContent(text)
             return self._insert(author_id, text, in_reply_to, None, None, handles)
+
+    def edit_post(self, post_id: int, text: str) -> Post:
+        """Edit a post as X does: a new post (a new id, after every other) with the new text
+        after the same reply handles; every version lists the chain, the original first."""
+        with self._lock:
+            old = self._posts.get(post_id)
+            if old is None or old.deleted:
+                raise UnknownPost(str(post_id))
+            new_id = self._next_id(None)
+            chain = (*(old.edit_history or (old.id,)), new_id)
+            full = old.text[: old.display_start] + text
+            new = replace(old, id=new_id, text=full, mentions=mentioned_usernames(full))
+            for version in chain[:-1]:
+                self._posts[version] = replace(self._posts[version], edit_history=chain)
+            self._posts[new_id] = replace(new, edit_history=chain)
+            self._ids.append(new_id)
+            self._last_id = new_id
+            return self._posts[new_id]
 
     def reply_handles(
         self, parent_id: int, replier_id: str, exclude_user_ids: Iterable[str] = ()

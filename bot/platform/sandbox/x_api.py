@@ -27,6 +27,7 @@ from bot.platform.sandbox.params import (
     Params,
     encode_token,
 )
+from bot.platform.sandbox.records import DuplicateContent, NotAuthor, UnknownPost, UnknownUser
 from bot.platform.sandbox.render import (
     JSON,
     XError,
@@ -38,7 +39,7 @@ from bot.platform.sandbox.render import (
     render_user,
     tweets_body,
 )
-from bot.platform.sandbox.store import DuplicateContent, NotAuthor, Store, UnknownPost, UnknownUser
+from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."

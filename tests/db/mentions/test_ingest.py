@@ -4,6 +4,7 @@ and counted in metrics, and the overlap re-read that must never decide a mention
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from prometheus_client import REGISTRY
@@ -50,9 +51,16 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     authors.update({a.platform_id: a for a in (t1, t2, t3, t4, spender)})
     expected: list[tuple[Post, str]] = []
 
-    def post(author_id: str, reason: str, text: str = "@mentionbot hi?", conv: str = "") -> None:
+    def post(
+        author_id: str, reason: str, text: str = "@mentionbot hi?", conv: str = "", **extra: Any
+    ) -> None:
         expected.append(
-            (Post(new_post_id(), text, author_id=author_id, conversation_id=conv or None), reason)
+            (
+                Post(
+                    new_post_id(), text, author_id=author_id, conversation_id=conv or None, **extra
+                ),
+                reason,
+            )
         )
 
     post(prem.platform_id, "accepted")
@@ -71,6 +79,9 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
         post(t.platform_id, "accepted", conv="c-thread")
     post(t4.platform_id, "thread_cap", conv="c-thread")
     post(spender.platform_id, "token_budget")
+    post(prem.platform_id, "repost", "RT @x: @mentionbot hi?", repost_of=new_post_id())
+    # An edit of the first mention (accepted above): its chain is answered already.
+    post(prem.platform_id, "edited_after_reply", edit_root=expected[0][0].id)
     # loop_max_per_minute=2: the third mention within a minute in one conversation cools down.
     post(looper.platform_id, "accepted", conv="c-loop")
     post(looper.platform_id, "quota_hour", conv="c-loop")

@@ -330,3 +330,93 @@ def test_a_long_mention_is_read_whole_from_note_tweet(
     with db() as s:
         stored = s.scalars(select(Mention).where(Mention.platform_post_id == r.json()["id"])).one()
     assert stored.text == text  # not X's shortened `text`
+
+
+def _seed(url: str, text: str, author: str = "4343") -> str:
+    r = httpx.post(
+        f"{url}/sandbox/mentions",
+        json={
+            "author_id": author,
+            "username": f"u{author}",
+            "text": text,
+            "subscription_type": "Premium",
+        },
+        timeout=10,
+    )
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def _edit(url: str, post_id: str, text: str) -> str:
+    r = httpx.post(f"{url}/sandbox/posts/{post_id}/edit", json={"text": text}, timeout=10)
+    r.raise_for_status()
+    return str(r.json()["id"])
+
+
+def _outcome(db: Any, post_id: str) -> tuple[str, str | None]:
+    with db() as s:
+        m = s.scalars(select(Mention).where(Mention.platform_post_id == post_id)).one()
+        return str(m.status), m.reason
+
+
+def test_an_edit_chain_is_answered_once(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:
+    listener = _listener(sandbox.url, db, bot_user["id"], Recorder())
+    first = _seed(sandbox.url, "@mentionbot is the bridge closing?")
+    listener.poll_once()
+    second = _edit(sandbox.url, first, "@mentionbot is the bridge closing in May?")
+    third = _edit(sandbox.url, second, "@mentionbot is the bridge closing in June?")
+    result = listener.poll_once()
+    assert result.accepted == [] and result.ignored == 2
+    assert _outcome(db, first) == ("queued", "accepted")
+    assert _outcome(db, second) == ("ignored", "edited_after_reply")
+    assert _outcome(db, third) == ("ignored", "edited_after_reply")
+    with db() as s:
+        roots = set(
+            s.scalars(select(Mention.edit_root_id).where(Mention.edit_root_id.is_not(None)))
+        )
+    assert roots == {first}
+
+
+def test_an_edit_that_asks_what_the_original_did_not_is_answered(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    listener = _listener(sandbox.url, db, bot_user["id"], Recorder())
+    bare = _seed(sandbox.url, "@mentionbot", author="4344")
+    listener.poll_once()
+    assert _outcome(db, bare) == ("ignored", "empty")
+    asked = _edit(sandbox.url, bare, "@mentionbot what is the capital of Australia?")
+    assert len(listener.poll_once().accepted) == 1
+    assert _outcome(db, asked) == ("queued", "accepted")
+
+
+def test_a_repost_is_ignored_and_a_quote_keeps_what_it_quotes(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    quoted = httpx.post(
+        f"{sandbox.url}/sandbox/posts",
+        json={"author_id": "4350", "username": "council", "text": "The bridge closes in May."},
+        timeout=10,
+    ).json()["id"]
+    quote = httpx.post(
+        f"{sandbox.url}/sandbox/mentions",
+        json={
+            "author_id": "4351",
+            "username": "erin",
+            "text": "is this true?",
+            "quote_of": quoted,
+            "subscription_type": "Premium",
+        },
+        timeout=10,
+    ).json()["id"]
+    repost = httpx.post(
+        f"{sandbox.url}/sandbox/posts",
+        json={"author_id": "4352", "username": "fred", "text": "-", "repost_of": quote},
+        timeout=10,
+    ).json()["id"]
+    result = _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
+    assert len(result.accepted) == 1
+    assert _outcome(db, repost) == ("ignored", "repost")
+    assert _outcome(db, quote) == ("queued", "accepted")
+    with db() as s:
+        stored = s.scalars(select(Mention).where(Mention.platform_post_id == quote)).one()
+    assert stored.quoted_post_id == quoted

@@ -223,3 +223,51 @@ def test_a_long_post_has_a_shortened_text_and_its_whole_text_only_under_note_twe
     short = seed(http, "mentions", "bob", "@mentionbot short question?")
     short_body = http.get(f"/2/tweets/{short['id']}", params=fields).json()["data"]
     assert "note_tweet" not in short_body and short_body["text"] == short["text"]
+
+
+# edits
+
+
+def test_an_edit_is_a_new_post_listed_after_the_original_in_every_version(
+    http: httpx.Client,
+) -> None:
+    original = seed(http, "mentions", "carol", "@mentionbot is the bridge closing?")
+    edited = http.post(
+        f"/sandbox/posts/{original['id']}/edit",
+        json={"text": "@mentionbot is the bridge closing in May?"},
+    )
+    assert edited.status_code == 201, edited.text
+    new = edited.json()
+    assert int(new["id"]) > int(original["id"])
+    assert new["edit_history"] == [original["id"], new["id"]]
+    assert new["text"] == "@mentionbot is the bridge closing in May?"  # the handles stay
+    for version in (original["id"], new["id"]):
+        body = http.get(f"/2/tweets/{version}").json()
+        assert body["data"]["edit_history_tweet_ids"] == [original["id"], new["id"]]
+        spec_validate(body, "Get2TweetsIdResponse")
+    after = http.get(MENTIONS, params={"since_id": original["id"]}).json()
+    assert [t["id"] for t in after["data"]] == [new["id"]]
+    assert http.post("/sandbox/posts/999/edit", json={"text": "x"}).status_code == 404
+
+
+# quotes and reposts
+
+
+def test_quotes_and_reposts_carry_their_referenced_post(http: httpx.Client) -> None:
+    original = seed(http, "posts", "dave", "The bridge closes in May, says the council.")
+    quote = seed(http, "mentions", "erin", "@mentionbot is this true?", quote_of=original["id"])
+    repost = seed(http, "posts", "fred", "ignored", repost_of=quote["id"])
+    assert repost["text"] == f"RT @erin: {quote['text']}"
+    params = {"expansions": "referenced_tweets.id", "tweet.fields": "referenced_tweets"}
+    body = http.get(f"/2/tweets/{quote['id']}", params=params).json()
+    assert body["data"]["referenced_tweets"] == [{"type": "quoted", "id": original["id"]}]
+    assert [t["id"] for t in body["includes"]["tweets"]] == [original["id"]]
+    spec_validate(body, "Get2TweetsIdResponse")
+    rt = http.get(f"/2/tweets/{repost['id']}", params=params).json()["data"]
+    assert rt["referenced_tweets"] == [{"type": "retweeted", "id": quote["id"]}]
+    mentions = http.get(MENTIONS, params={"since_id": original["id"]}).json()["data"]
+    assert {t["id"] for t in mentions} == {quote["id"], repost["id"]}  # the RT names @bot too
+    missing = http.post(
+        "/sandbox/mentions", json={"author_id": "5", "username": "g", "text": "x", "quote_of": "9"}
+    )
+    assert missing.status_code == 404

@@ -251,3 +251,22 @@ def test_thread_context_names_authors_by_handle_and_marks_the_bots_own(
     assert f"post by @{bot_user['username']} (your earlier reply)" in user_message
     assert "post by @8101" not in user_message
     assert "\nIt is not.\n" in user_message  # X's leading "@alice" is not the bot's words
+
+
+def test_a_quote_posts_answer_reads_the_quoted_post(
+    server: FakeVLLM, db: sessionmaker[Session], sandbox: Any
+) -> None:
+    deps = _deps(server, x_api_url=sandbox.url)
+    deps.sessions = db
+    quoted = sandbox_post(sandbox.url, "4360", "council", "The bridge closes in May.")
+    with db.begin() as s:
+        user = user_of(s, new_author("Premium"))
+        mention = add_mention(
+            s, user.id, text="@mentionbot is this true?", status=MentionStatus.QUEUED,
+            tier="premium", priority=3, quota_at=utcnow(), quoted_post_id=quoted,
+        )  # fmt: skip
+    assert generate_reply(deps, mention.id) is not None
+    body = server.requests[-1].body
+    assert body is not None
+    user_message = body["messages"][1]["content"]
+    assert "The bridge closes in May." in user_message and "@council" in user_message
