@@ -110,6 +110,10 @@ class Reason(StrEnum):
     # a reply that failed
     DUPLICATE_CONTENT = "duplicate_content"
     PLATFORM_REFUSED = "platform_refused"
+    # X will not take the reply: the mention is gone (deleted, author suspended/protected),
+    # or the conversation's reply settings leave the bot out. Never retried, the unit back.
+    TARGET_GONE = "target_gone"
+    REPLIES_RESTRICTED = "replies_restricted"
     # moderation: a reply a moderator (or the review deadline) stopped or took down
     MODERATOR_REJECTED = "moderator_rejected"
     REVIEW_EXPIRED = "review_expired"
@@ -128,6 +132,7 @@ DECISION_REASONS: tuple[Reason, ...] = (
     Reason.OWN_POST,
     Reason.EDITED_AFTER_REPLY,
     Reason.REPOST,
+    Reason.REPLIES_RESTRICTED,
     Reason.UNKNOWN_AUTHOR,
     Reason.EMPTY,
     Reason.TOO_LONG,

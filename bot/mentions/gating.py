@@ -73,6 +73,8 @@ def decide(
         return Decision(False, Reason.REPOST)
     if post.edit_root is not None and _chain_answered(session, post.edit_root):
         return Decision(False, Reason.EDITED_AFTER_REPLY)
+    if _replies_restricted(session, post):
+        return Decision(False, Reason.REPLIES_RESTRICTED)
     if author is None or user is None:
         return Decision(False, Reason.UNKNOWN_AUTHOR)
     if not post.text.strip() or _says_nothing(post):
@@ -128,6 +130,20 @@ def _chain_answered(session: Session, root: str) -> bool:
         select(Mention.id).where(in_chain, Mention.status.in_(_ANSWERING)).limit(1)
     )
     return found is not None
+
+
+def _replies_restricted(session: Session, post: Post) -> bool:
+    """Whether X would refuse our reply (its 403 "Reply to this conversation is not
+    allowed..."): the conversation limits who may reply and its first post did not mention
+    the bot. A mention that is that first post did; otherwise the first post is one of our
+    stored mentions exactly when it mentioned us. Following and subscribing are not known
+    here, so those settings count as closed to the bot unless it was mentioned."""
+    if post.reply_settings in (None, "everyone") or post.in_reply_to_post_id is None:
+        return False
+    root = post.conversation_id
+    if root is None:
+        return True
+    return session.scalar(select(Mention.id).where(Mention.platform_post_id == root)) is None
 
 
 def _says_nothing(post: Post) -> bool:

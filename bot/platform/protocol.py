@@ -42,6 +42,8 @@ class Post:
     # nothing of its own): from referenced_tweets.
     quoted_post_id: str | None = None
     repost_of: str | None = None
+    # Who may reply in its conversation (X's reply_settings); None when X did not say.
+    reply_settings: str | None = None
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,15 @@ class DuplicatePost(PlatformError):
 
 class PermanentPlatformError(PlatformError):
     """Retrying will not help: 4xx other than 429, or a refused post."""
+
+
+class TargetGone(PermanentPlatformError):
+    """403: the post to reply to is deleted, or its author suspended or protected."""
+
+
+class RepliesRestricted(PermanentPlatformError):
+    """403: the conversation's reply settings leave the bot out (it was not mentioned or
+    otherwise engaged by the author)."""
 
 
 class Platform(Protocol):

@@ -24,6 +24,8 @@ from bot.platform.protocol import (
     Post,
     RateLimit,
     RateLimited,
+    RepliesRestricted,
+    TargetGone,
     TransientPlatformError,
 )
 from bot.settings import Settings
@@ -41,6 +43,8 @@ TWEET_FIELDS = [
     # A post over 280 weighted characters comes with a shortened `text`; the whole of it is
     # here, and only when asked for.
     "note_tweet",
+    # Who may reply: a restricted conversation is skipped before any generation is spent.
+    "reply_settings",
 ]
 USER_FIELDS = ["username", "name", "subscription_type", "verified_type"]
 EXPANSIONS = ["author_id", "referenced_tweets.id"]
@@ -51,6 +55,9 @@ LOOKUP_USER_FIELDS = ["username"]
 # no UTF-8 encoder (Postgres, httpx, logs) accepts, so it never leaves this module.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 DUPLICATE_DETAIL = "duplicate content"
+# X's 403 details for a reply it will not take (matched on words: there is no code).
+GONE_DETAIL = "deleted or not visible to you"
+RESTRICTED_DETAIL = "Reply to this conversation is not allowed"
 
 
 def _endpoint(method: str, url: str) -> str:
@@ -174,6 +181,7 @@ def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
         edit_root=edit_root,
         quoted_post_id=refs.get("quoted"),
         repost_of=refs.get("retweeted"),
+        reply_settings=getattr(tweet, "reply_settings", None),
     )
 
 
@@ -244,6 +252,11 @@ class XPlatform:
                 DUPLICATE_DETAIL in str(exc)
             ):
                 raise DuplicatePost("duplicate content") from None
+            said = " ".join(str(m) for m in exc.api_messages) + " " + str(exc)
+            if GONE_DETAIL in said:
+                raise TargetGone("the post is deleted or not visible") from None
+            if RESTRICTED_DETAIL in said:
+                raise RepliesRestricted("the conversation's reply settings") from None
             raise PermanentPlatformError(f"forbidden: {exc.api_messages}") from None
         except tweepy.TwitterServerError as exc:
             raise TransientPlatformError(f"server error {exc.response.status_code}") from None

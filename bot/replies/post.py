@@ -22,7 +22,10 @@ from bot.mentions.schema import Mention
 from bot.platform.protocol import (
     DuplicatePost,
     PermanentPlatformError,
+    PlatformError,
     RateLimited,
+    RepliesRestricted,
+    TargetGone,
     TransientPlatformError,
 )
 from bot.replies import claims
@@ -172,6 +175,12 @@ def _post_claimed(
     return _posted(deps, reply_id, first, first_how)
 
 
+_REFUSED: dict[type[PlatformError], Reason] = {
+    TargetGone: Reason.TARGET_GONE,
+    RepliesRestricted: Reason.REPLIES_RESTRICTED,
+}
+
+
 class _Stop:
     """A part was not posted: it waits (reason None, the reply released) or was refused."""
 
@@ -227,6 +236,9 @@ def _post_part(
         _release(deps, reply_id)
         raise TryLater(str(exc)) from None
     except PermanentPlatformError as exc:
+        # Nothing to reconcile: X took nothing. The gone and the restricted get their own
+        # reasons (the system did not fail the user; the unit goes back all the same).
+        reason = _REFUSED.get(type(exc), Reason.PLATFORM_REFUSED)
         if first:
-            fail(deps, reply_id, Reason.PLATFORM_REFUSED, str(exc))
-        return _Stop(Reason.PLATFORM_REFUSED)
+            fail(deps, reply_id, reason, str(exc))
+        return _Stop(reason)

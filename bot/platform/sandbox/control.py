@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import ID_PATTERN
-from bot.platform.sandbox.records import Fault, Post, UnknownPost
+from bot.platform.sandbox.records import Fault, Post, UnknownPost, UnknownUser
 from bot.platform.sandbox.render import XJSONResponse, format_time
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
@@ -20,6 +20,7 @@ from bot.platform.sandbox.x_api import store_of
 
 Subscription = Literal["None", "Basic", "Premium", "PremiumPlus"]
 VerifiedType = Literal["blue", "business", "government", "none"]
+ReplySettings = Literal["everyone", "following", "mentionedUsers", "subscribers", "verified"]
 Endpoint = Literal["me", "mentions", "tweet_lookup", "user_tweets", "create_tweet", "delete_tweet"]
 
 
@@ -35,6 +36,9 @@ class PostIn(BaseModel):
     verified_type: VerifiedType | None = None
     text: str = Field(min_length=1)
     in_reply_to: str | None = Field(default=None, pattern=ID_PATTERN)
+    reply_settings: Literal[
+        "everyone", "following", "mentionedUsers", "subscribers", "verified"
+    ] = Field(default="everyone", description="Who may reply (a conversation's first post).")
     quote_of: str | None = Field(
         default=None, pattern=ID_PATTERN, description="Quote this post (referenced_tweets quoted)."
     )
@@ -202,7 +206,7 @@ def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
             text = f"@{bot} {text}"
         post = store.add_post(
             body.author_id, text, parent, created_at=created_at, handles=handles,
-            references=references,
+            references=references, reply_settings=body.reply_settings,
         )  # fmt: skip
     except UnknownPost as exc:
         raise HTTPException(404, f"unknown post {exc}") from exc
@@ -232,6 +236,35 @@ def edit_post(request: Request, post_id: str, body: EditIn) -> PostOut:
         return post_out(store_of(request).edit_post(int(post_id), body.text))
     except UnknownPost as exc:
         raise HTTPException(404, f"unknown post {post_id}") from exc
+
+
+@control_router.delete("/posts/{post_id}")
+def delete_post(request: Request, post_id: str) -> dict[str, bool]:
+    """Delete any post as its author would (the mention the bot was about to answer...)."""
+    store = store_of(request)
+    post = store.post(int(post_id)) if post_id.isdigit() else None
+    if post is None:
+        raise HTTPException(404, f"unknown post {post_id}")
+    return {"deleted": store.delete_post(post.id, by=post.author_id)}
+
+
+class UserStateIn(BaseModel):
+    """What happens to an account: suspended by X, or protected by its owner (or undone)."""
+
+    suspended: bool | None = None
+    protected: bool | None = None
+
+
+@control_router.post("/users/{user_id}/state")
+def set_user_state(request: Request, user_id: str, body: UserStateIn) -> dict[str, bool]:
+    """Suspend or protect an account: its posts leave the bot's sight and can't be answered."""
+    try:
+        user = store_of(request).set_user_state(
+            user_id, suspended=body.suspended, protected=body.protected
+        )
+    except UnknownUser as exc:
+        raise HTTPException(404, f"unknown user {user_id}") from exc
+    return {"suspended": user.suspended, "protected": user.protected}
 
 
 @control_router.get("/posts")

@@ -34,6 +34,10 @@ class User:
     verified_type: str = "none"
     description: str = ""
     created_at: datetime = field(default_factory=lambda: datetime.now(UTC))
+    # A suspended or protected account's posts are out of the bot's sight: lookups leave
+    # them out (with a Not Found error), timelines skip them, replying to them is refused.
+    suspended: bool = False
+    protected: bool = False
 
 
 @dataclass(frozen=True)
@@ -56,6 +60,9 @@ class Post:
     edit_history: tuple[int, ...] = ()
     # What it quotes or reposts, as X's referenced_tweets: ("quoted" | "retweeted", id).
     references: tuple[tuple[str, int], ...] = ()
+    # Who may reply in its conversation (X's reply_settings, set on the conversation's first
+    # post; a reply carries its conversation's).
+    reply_settings: str = "everyone"
 
     @property
     def created_at(self) -> datetime:

@@ -103,7 +103,7 @@ def render_user(user: User, fields: frozenset[str]) -> JSON:
     optional: JSON = {
         "created_at": format_time(user.created_at),
         "description": user.description,
-        "protected": False,
+        "protected": user.protected,
         "subscription_type": user.subscription_type,
         "verified": user.verified_type != "none",
         "verified_type": user.verified_type,
@@ -124,6 +124,7 @@ def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
         "conversation_id": str(post.conversation_id),
         "created_at": format_time(post.created_at),
         "display_text_range": [post.display_start, len(text)],
+        "reply_settings": post.reply_settings,
     }
     if short is not None:
         optional["note_tweet"] = {"text": post.text}

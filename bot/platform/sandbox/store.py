@@ -82,19 +82,55 @@ class Store:
     ) -> User:
         """Create a user or update the given attributes of an existing one."""
         with self._lock:
-            old = self._users.get(user_id)
-            user = User(
-                id=user_id,
+            old = self._users.get(user_id) or User(user_id, username, name or username)
+            user = replace(
+                old,
                 username=username,
-                name=name or (old.name if old else username),
-                subscription_type=subscription_type or (old.subscription_type if old else "None"),
-                verified_type=verified_type or (old.verified_type if old else "none"),
-                created_at=old.created_at if old else datetime.now(UTC),
+                name=name or old.name,
+                subscription_type=subscription_type or old.subscription_type,
+                verified_type=verified_type or old.verified_type,
             )
             self._users[user_id] = user
             if user_id == self._bot.id:
                 self._bot = user
             return user
+
+    def set_user_state(
+        self, user_id: str, *, suspended: bool | None = None, protected: bool | None = None
+    ) -> User:
+        """Suspend or protect an account (or undo it); None leaves a flag as it is."""
+        with self._lock:
+            old = self._users.get(user_id)
+            if old is None:
+                raise UnknownUser(user_id)
+            user = replace(
+                old,
+                suspended=old.suspended if suspended is None else suspended,
+                protected=old.protected if protected is None else protected,
+            )
+            self._users[user_id] = user
+            return user
+
+    def may_reply(self, parent_id: int, replier_id: str) -> bool:
+        """Whether the conversation's reply settings let `replier_id` answer in it: everyone,
+        or the author of its first post, an account that post mentions, or (for "verified")
+        a verified account. Nobody here follows or subscribes to anyone."""
+        with self._lock:
+            parent = self._posts.get(parent_id)
+            root = self._posts.get(parent.conversation_id) if parent is not None else None
+            replier = self._users.get(replier_id)
+            if root is None or replier is None or root.reply_settings == "everyone":
+                return True
+            if replier_id == root.author_id or replier.username.lower() in root.mentions:
+                return True
+            return root.reply_settings == "verified" and replier.verified_type != "none"
+
+    def _visible(self, post: Post | None) -> bool:
+        """Live, by an account the bot may see (not suspended, not protected)."""
+        if post is None or post.deleted:
+            return False
+        author = self._users.get(post.author_id)
+        return author is None or not (author.suspended or author.protected)
 
     def user(self, user_id: str) -> User | None:
         """Return a user by id."""
@@ -119,6 +155,7 @@ class Store:
         created_at: datetime | None = None,
         handles: Sequence[str] = (),
         references: tuple[tuple[str, int], ...] = (),
+        reply_settings: str = "everyone",
     ) -> Post:
         """Store a post as given (no duplicate check), after the reply `handles` if any, with
         what it quotes or reposts; for seeding and the control API."""
@@ -127,8 +164,9 @@ class Store:
                 if ref not in self._posts or self._posts[ref].deleted:
                     raise UnknownPost(str(ref))
             post = self._insert(author_id, text, in_reply_to, post_id, created_at, handles)
-            if references:
-                post = self._posts[post.id] = replace(post, references=references)
+            if references or (reply_settings != "everyone" and in_reply_to is None):
+                post = replace(post, references=references, reply_settings=reply_settings)
+                self._posts[post.id] = post
             return post
 
     def create_post(
@@ -195,12 +233,13 @@ class Store:
         parent = None
         if in_reply_to is not None:
             parent = self._posts.get(in_reply_to)
-            if parent is None or parent.deleted:
+            if parent is None or not self._visible(parent):
                 raise UnknownPost(str(in_reply_to))
         if post_id is None:
             post_id = self._next_id(created_at)
         elif post_id in self._posts:
             raise SandboxError(f"post {post_id} exists")
+        root = self._posts.get(parent.conversation_id) if parent is not None else None
         prefix = reply_prefix(handles) if parent is not None else ""
         text = prefix + text
         post = Post(
@@ -212,6 +251,7 @@ class Store:
             in_reply_to_user_id=parent.author_id if parent else None,
             mentions=mentioned_usernames(text),
             display_start=len(prefix),
+            reply_settings=root.reply_settings if root is not None else "everyone",
         )
         self._posts[post_id] = post
         if not self._ids or post_id > self._ids[-1]:
@@ -236,13 +276,13 @@ class Store:
         """Return a live (not deleted) post by id."""
         with self._lock:
             post = self._posts.get(post_id)
-            return post if post and not post.deleted else None
+            return post if post is not None and self._visible(post) else None
 
     def live_posts(self, post_ids: Iterable[int]) -> dict[int, Post]:
         """Return the live posts among the ids."""
         with self._lock:
             found = (self._posts.get(pid) for pid in post_ids)
-            return {p.id: p for p in found if p is not None and not p.deleted}
+            return {p.id: p for p in found if p is not None and self._visible(p)}
 
     def posts(self, author_id: str | None = None, in_reply_to: int | None = None) -> list[Post]:
         """Return every post (deleted ones too), oldest first, optionally filtered."""
@@ -306,7 +346,7 @@ class Store:
     def _newest(self) -> Iterator[Post]:
         for post_id in reversed(self._ids):
             post = self._posts[post_id]
-            if not post.deleted:
+            if self._visible(post):
                 yield post
 
     # rate limits, faults, counters

@@ -44,6 +44,10 @@ from bot.platform.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
+RESTRICTED_DETAIL = (
+    "Reply to this conversation is not allowed because you have not been mentioned or"
+    " otherwise engaged by the author of the post you are replying to."
+)
 NOT_YOURS_DETAIL = "You are not allowed to delete this Tweet."
 TOO_LONG_MESSAGE = (
     "Your Tweet text is too long. For more information on how Twitter determines text length"
@@ -252,6 +256,8 @@ def create_tweet(request: Request, body: CreateTweet) -> JSON:
     store = store_of(request)
     try:
         handles: list[str] = []
+        if parent is not None and store.post(parent) and not store.may_reply(parent, store.bot.id):
+            raise XError(403, problem(403, RESTRICTED_DETAIL))
         if body.reply and parent is not None and body.reply.auto_populate_reply_metadata:
             handles = store.reply_handles(parent, store.bot.id, body.reply.exclude_reply_user_ids)
         post = store.create_post(store.bot.id, body.text, parent, handles)

@@ -420,3 +420,27 @@ def test_a_repost_is_ignored_and_a_quote_keeps_what_it_quotes(
     with db() as s:
         stored = s.scalars(select(Mention).where(Mention.platform_post_id == quote)).one()
     assert stored.quoted_post_id == quoted
+
+
+def test_a_conversation_that_leaves_the_bot_out_is_skipped_before_generation(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    def seed(route: str, author: str, text: str, **extra: str) -> str:
+        r = httpx.post(
+            f"{sandbox.url}/sandbox/{route}",
+            json={"author_id": author, "username": f"u{author}", "text": text,
+                  "subscription_type": "Premium", **extra},
+            timeout=10,
+        )  # fmt: skip
+        r.raise_for_status()
+        return str(r.json()["id"])
+
+    closed = seed("posts", "4370", "Only those I mention.", reply_settings="mentionedUsers")
+    left_out = seed("mentions", "4371", "is this true?", in_reply_to=closed)
+    invited = seed("mentions", "4372", "what do you think?", reply_settings="mentionedUsers")
+    joined = seed("mentions", "4373", "and is this?", in_reply_to=invited)
+    result = _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
+    assert _outcome(db, left_out) == ("ignored", "replies_restricted")
+    assert _outcome(db, invited) == ("queued", "accepted")
+    assert _outcome(db, joined) == ("queued", "accepted")
+    assert len(result.accepted) == 2

@@ -13,11 +13,12 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
+from bot.mentions.schema import Mention
 from bot.replies.deps import TryLater
 from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
-from bot.vocab import ReplyStatus
+from bot.vocab import Reason, ReplyStatus
 from tests.fixtures.factories.platform import bot_replies, sandbox_mention
 from tests.fixtures.factories.replies import approved_reply, post_deps
 
@@ -160,3 +161,47 @@ def test_posting_budget_holds_replies_and_releases_them_by_priority(
     for _ in range(3):
         _age_waits(db, 3600)
         assert sweep(db, stingy, bot_user["id"]).failed_replies == []
+
+
+def _quota_taken(db: sessionmaker[Session], reply_id: int) -> int:
+    """Mark the reply's mention as holding a quota unit (as decide() leaves it)."""
+    with db.begin() as s:
+        mention_id = s.scalar(select(Reply.mention_id).where(Reply.id == reply_id))
+        s.execute(update(Mention).where(Mention.id == mention_id).values(quota_at=utcnow()))
+        assert mention_id is not None
+        return mention_id
+
+
+def test_a_reply_to_a_deleted_mention_ends_target_gone_with_the_unit_back(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = post_deps(sandbox.url, db, bot_user["id"])
+    reply_id, target = approved_reply(sandbox.url, db)
+    mention_id = _quota_taken(db, reply_id)
+    httpx.delete(f"{sandbox.url}/sandbox/posts/{target}", timeout=10).raise_for_status()
+    assert post_reply(deps, reply_id) is None
+    reply = _reply(db, reply_id)
+    assert (reply.status, reply.reason) == (ReplyStatus.POST_FAILED, Reason.TARGET_GONE)
+    with db() as s:
+        mention = s.get(Mention, mention_id)
+        assert mention is not None and mention.quota_at is None  # the unit went back
+    assert post_reply(deps, reply_id) is None  # final: never retried
+    assert bot_replies(sandbox.url, bot_user["id"]) == []
+
+
+def test_a_reply_the_conversation_does_not_allow_ends_replies_restricted(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    deps = post_deps(sandbox.url, db, bot_user["id"])
+    closed = httpx.post(
+        f"{sandbox.url}/sandbox/posts",
+        json={"author_id": "881", "username": "closed", "text": "No replies.",
+              "reply_settings": "following"},
+        timeout=10,
+    ).json()["id"]  # fmt: skip
+    reply_id, target = approved_reply(sandbox.url, db, author_id="882", in_reply_to=closed)
+    _quota_taken(db, reply_id)
+    assert post_reply(deps, reply_id) is None
+    reply = _reply(db, reply_id)
+    assert (reply.status, reply.reason) == (ReplyStatus.POST_FAILED, Reason.REPLIES_RESTRICTED)
+    assert bot_replies(sandbox.url, bot_user["id"], target) == []
