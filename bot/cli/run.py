@@ -19,7 +19,9 @@ def sandbox(
         typer.Option(
             help="An endpoint's default rate limit, ENDPOINT=LIMIT[/WINDOW_S] (repeatable), e.g."
             " create_tweet=300/900 or mentions=450/900. Endpoints: me, mentions, tweet_lookup,"
-            " user_tweets, create_tweet, delete_tweet. Clearing faults restores these.",
+            " user_tweets, create_tweet, delete_tweet, and posting's daily windows"
+            " create_tweet_user_24h and create_tweet_app_24h (24-hour window by default)."
+            " Clearing faults restores these.",
         ),
     ] = None,
 ) -> None:

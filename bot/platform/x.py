@@ -136,8 +136,11 @@ class XSession(RedirectSession):
         except ValueError:
             return
         name = _endpoint(response.request.method or "GET", response.request.url or "")
+        daily = _daily_limit(h)
         with self._lock:
             self._limits[name] = rl
+            if daily is not None:
+                self._limits[f"{name}_24h"] = daily
 
     def limit(self, endpoint: str) -> RateLimit | None:
         """The latest figures seen for `endpoint`."""
@@ -159,6 +162,27 @@ def _display_start(tweet: Any, text: str) -> int | None:
     if not (isinstance(span, list) and span and isinstance(span[0], int) and span[0] >= 0):
         return None
     return min(len(well_formed(tweet.text[: span[0]])), len(text))
+
+
+def _daily_limit(headers: Any) -> RateLimit | None:
+    """The tighter of X's 24-hour posting windows (x-user-limit-24hour-*, x-app-limit-...),
+    when the response carries them."""
+    found: list[RateLimit] = []
+    for scope in ("user", "app"):
+        prefix = f"x-{scope}-limit-24hour-"
+        if prefix + "remaining" not in headers:
+            continue
+        try:
+            found.append(
+                RateLimit(
+                    limit=int(headers.get(prefix + "limit", "0")),
+                    remaining=int(headers[prefix + "remaining"]),
+                    reset_at=float(headers.get(prefix + "reset", "0")),
+                )
+            )
+        except ValueError:
+            continue
+    return min(found, key=lambda rl: rl.remaining) if found else None
 
 
 def _post(tweet: Any, usernames: dict[str, str] | None = None) -> Post:
@@ -245,8 +269,13 @@ class XPlatform:
         try:
             return fn(*args, **kwargs)
         except tweepy.TooManyRequests as exc:
-            reset = exc.response.headers.get("x-rate-limit-reset")
-            raise RateLimited(float(reset) if reset else time.time() + 60) from None
+            headers = exc.response.headers
+            reset = float(headers.get("x-rate-limit-reset") or time.time() + 60)
+            daily = _daily_limit(headers)
+            if daily is not None and daily.remaining <= 0:
+                # The day's posts are spent: the 15-minute reset would only earn another 429.
+                reset = max(reset, daily.reset_at)
+            raise RateLimited(reset) from None
         except tweepy.Forbidden as exc:
             if any(DUPLICATE_DETAIL in str(m) for m in exc.api_messages) or (
                 DUPLICATE_DETAIL in str(exc)

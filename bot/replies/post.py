@@ -102,11 +102,14 @@ def posting_paused(s: Session) -> bool:
 
 
 def _known_reset(deps: ReplyDeps) -> datetime | None:
-    """When X's posting window resets, if the last answer said it is spent."""
-    rl = deps.platform.rate_limit("create")
-    if rl is None or rl.remaining > 0 or rl.reset_at <= time.time():
-        return None
-    return datetime.fromtimestamp(rl.reset_at, UTC)
+    """When X's posting window resets, if the last answer said it is spent: the 15-minute
+    window, or the day's (X's x-user-/x-app-limit-24hour-* headers, when it sends them)."""
+    resets = [
+        rl.reset_at
+        for rl in (deps.platform.rate_limit("create"), deps.platform.rate_limit("create_24h"))
+        if rl is not None and rl.remaining <= 0 and rl.reset_at > time.time()
+    ]
+    return datetime.fromtimestamp(max(resets), UTC) if resets else None
 
 
 def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:

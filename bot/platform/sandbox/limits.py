@@ -8,16 +8,31 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 DEFAULT_WINDOW_S = 900
-# The x-rate-limit-limit values X sent in ../shared/x-api-recordings (15-minute windows).
+DAY_S = 86_400
+# Per user and 15 minutes unless said otherwise: docs.x.com's figures for the pay-per-use
+# API (mentions 300 per user, 450 per app; posting 100 per user), the recordings' for the
+# rest (../shared/x-api-recordings).
 DEFAULT_LIMITS: Mapping[str, int] = {
     "me": 75,
-    "mentions": 450,
+    "mentions": 300,
     "tweet_lookup": 300,
     "user_tweets": 1500,
-    "create_tweet": 200,
+    "create_tweet": 100,
     "delete_tweet": 50,
 }
-ENDPOINTS: tuple[str, ...] = tuple(DEFAULT_LIMITS)
+# Posting also counts against two 24-hour windows, reported in X's x-user-limit-24hour-*
+# and x-app-limit-24hour-* headers: 10,000 posts a day per app (docs.x.com) and 2,400 per
+# account (X's long-standing daily cap on an account's posts).
+DAILY_LIMITS: Mapping[str, tuple[tuple[str, str, int], ...]] = {
+    "create_tweet": (
+        ("create_tweet_user_24h", "user", 2400),
+        ("create_tweet_app_24h", "app", 10_000),
+    ),
+}
+DAILY_WINDOWS: Mapping[str, tuple[str, int]] = {
+    name: (scope, limit) for windows in DAILY_LIMITS.values() for name, scope, limit in windows
+}
+ENDPOINTS: tuple[str, ...] = (*DEFAULT_LIMITS, *DAILY_WINDOWS)
 _SPEC = re.compile(r"(?P<endpoint>[a-z_]+)=(?P<limit>[0-9]+)(?:/(?P<window>[0-9]+))?")
 
 
@@ -43,6 +58,7 @@ def default_limits(overrides: Mapping[str, int | RateLimit] | None = None) -> di
             f"unknown endpoints in limits: {sorted(unknown)} (known: {', '.join(ENDPOINTS)})"
         )
     limits = {name: RateLimit(n, DEFAULT_WINDOW_S) for name, n in DEFAULT_LIMITS.items()}
+    limits.update({name: RateLimit(n, DAY_S) for name, (_, n) in DAILY_WINDOWS.items()})
     for name, value in (overrides or {}).items():
         limits[name] = value if isinstance(value, RateLimit) else RateLimit(value, DEFAULT_WINDOW_S)
     return limits
@@ -56,7 +72,8 @@ def parse_limit(spec: str) -> tuple[str, RateLimit]:
     endpoint = found["endpoint"]
     if endpoint not in ENDPOINTS:
         raise ValueError(f"{spec!r}: unknown endpoint {endpoint!r} (known: {', '.join(ENDPOINTS)})")
-    window = int(found["window"]) if found["window"] is not None else DEFAULT_WINDOW_S
+    default_window = DAY_S if endpoint in DAILY_WINDOWS else DEFAULT_WINDOW_S
+    window = int(found["window"]) if found["window"] is not None else default_window
     if window < 1:
         raise ValueError(f"{spec!r}: the window must be at least 1 second")
     return endpoint, RateLimit(int(found["limit"]), window)

@@ -101,14 +101,22 @@ class Ticket:
     latency_s: float = 0.0
     error_status: int | None = None
     hold_s: float = 0.0
+    # X's daily windows beside the 15-minute one (posting): scope ("user", "app") to
+    # (limit, remaining, reset).
+    daily: tuple[tuple[str, int, int, int], ...] = ()
 
     def headers(self) -> dict[str, str]:
         """Return X's rate-limit headers for this request."""
-        return {
+        out = {
             "x-rate-limit-limit": str(self.limit),
             "x-rate-limit-remaining": str(self.remaining),
             "x-rate-limit-reset": str(self.reset),
         }
+        for scope, limit, remaining, reset in self.daily:
+            out[f"x-{scope}-limit-24hour-limit"] = str(limit)
+            out[f"x-{scope}-limit-24hour-remaining"] = str(remaining)
+            out[f"x-{scope}-limit-24hour-reset"] = str(reset)
+        return out
 
 
 class SandboxError(Exception):

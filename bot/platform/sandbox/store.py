@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.platform.sandbox.limits import ENDPOINTS, RateLimit, default_limits
+from bot.platform.sandbox.limits import DAILY_LIMITS, ENDPOINTS, RateLimit, default_limits
 from bot.platform.sandbox.records import (
     DuplicateContent,
     Fault,
@@ -382,14 +382,15 @@ class Store:
             self._requests[endpoint] += 1
             key = endpoint if endpoint in self._faults else "*"
             fault = self._faults.get(key, Fault())
-            budget = fault.rate_limit or self._limits[endpoint]
-            window = self._windows.get(endpoint)
-            if window is None or now >= window.reset_at:
-                window = _Window(budget.limit, now + budget.window_s)
-                self._windows[endpoint] = window
-            allowed = window.used < window.limit
+            window = self._window(endpoint, fault.rate_limit or self._limits[endpoint], now)
+            daily = [
+                (scope, self._window(name, self._limits[name], now))
+                for name, scope, _ in DAILY_LIMITS.get(endpoint, ())
+            ]
+            allowed = all(w.used < w.limit for w in (window, *(d for _, d in daily)))
             if allowed:
-                window.used += 1
+                for w in (window, *(d for _, d in daily)):
+                    w.used += 1
             error = None
             rng = self._rngs.get(key)
             if allowed and rng is not None and rng.random() < fault.error_ratio:
@@ -402,7 +403,18 @@ class Store:
                 latency_s=fault.latency_ms / 1000,
                 error_status=error,
                 hold_s=fault.hold_ms / 1000,
+                daily=tuple(
+                    (scope, d.limit, d.limit - d.used, math.ceil(d.reset_at)) for scope, d in daily
+                ),
             )
+
+    def _window(self, name: str, budget: RateLimit, now: float) -> _Window:
+        """The current window of a limit (a new one once the last has reset)."""
+        window = self._windows.get(name)
+        if window is None or now >= window.reset_at:
+            window = _Window(budget.limit, now + budget.window_s)
+            self._windows[name] = window
+        return window
 
     def record_status(self, endpoint: str, status: int) -> None:
         """Count a response status for the stats."""

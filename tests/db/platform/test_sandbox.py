@@ -357,6 +357,9 @@ def test_concurrent_creates_get_unique_increasing_ids(server: SandboxServer) -> 
             errors.append(exc)
 
     httpx.post(f"{server.url}/sandbox/reset")
+    # More posts than X's 100 per 15 minutes: this is about ids, not limits.
+    roomy = {"endpoint": "create_tweet", "rate_limit": {"limit": 10_000, "window_s": 900}}
+    httpx.post(f"{server.url}/sandbox/faults", json=roomy, timeout=10).raise_for_status()
     threads = [threading.Thread(target=worker, args=(n,)) for n in range(8)]
     for thread in threads:
         thread.start()
@@ -394,10 +397,17 @@ def test_store_is_thread_safe_without_http() -> None:
 
 def test_default_limits_match_x(http: httpx.Client) -> None:
     assert http.get("/2/users/me").headers["x-rate-limit-limit"] == "75"
-    assert http.get(MENTIONS).headers["x-rate-limit-limit"] == "450"
+    assert http.get(MENTIONS).headers["x-rate-limit-limit"] == "300"
     assert http.get("/2/tweets/1").headers["x-rate-limit-limit"] == "300"
     assert http.get(f"/2/users/{BOT_ID}/tweets").headers["x-rate-limit-limit"] == "1500"
-    assert http.post("/2/tweets", json={"text": "x"}).headers["x-rate-limit-limit"] == "200"
+    posted = http.post("/2/tweets", json={"text": "x"}).headers
+    assert posted["x-rate-limit-limit"] == "100"
+    # Posting's two daily windows, in X's headers.
+    assert (posted["x-user-limit-24hour-limit"], posted["x-app-limit-24hour-limit"]) == (
+        "2400",
+        "10000",
+    )
+    assert posted["x-user-limit-24hour-remaining"] == "2399"
     assert http.delete("/2/tweets/1").headers["x-rate-limit-limit"] == "50"
 
 
@@ -422,7 +432,7 @@ def test_429_when_the_window_is_spent_then_recovers(http: httpx.Client) -> None:
     time.sleep(max(0.0, reset - time.time()) + 0.05)
     assert http.get(MENTIONS).status_code == 200
     http.delete("/sandbox/faults")
-    assert http.get(MENTIONS).headers["x-rate-limit-limit"] == "450"
+    assert http.get(MENTIONS).headers["x-rate-limit-limit"] == "300"
 
 
 def test_fault_latency(http: httpx.Client) -> None:

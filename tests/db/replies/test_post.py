@@ -14,6 +14,9 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
 from bot.mentions.schema import Mention
+from bot.platform.sandbox.app import create_app
+from bot.platform.sandbox.limits import RateLimit
+from bot.platform.sandbox.server import SandboxServer
 from bot.replies.deps import TryLater
 from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
@@ -205,3 +208,24 @@ def test_a_reply_the_conversation_does_not_allow_ends_replies_restricted(
     reply = _reply(db, reply_id)
     assert (reply.status, reply.reason) == (ReplyStatus.POST_FAILED, Reason.REPLIES_RESTRICTED)
     assert bot_replies(sandbox.url, bot_user["id"], target) == []
+
+
+def test_the_days_posts_spent_the_reply_waits_for_the_daily_reset(
+    db: sessionmaker[Session],
+) -> None:
+    # X's x-user-limit-24hour-* headers say the day is spent before the 15-minute window is.
+    limits = {"create_tweet_user_24h": RateLimit(2, 86_400)}
+    with SandboxServer(create_app(limits=limits)) as x:
+        deps = post_deps(x.url, db, "1000000000000000001")
+        first, _ = approved_reply(x.url, db, "answer 901", author_id="901")
+        second, _ = approved_reply(x.url, db, "answer 902", author_id="902")
+        third, _ = approved_reply(x.url, db, "answer 903", author_id="903")
+        assert post_reply(deps, first) is not None
+        assert post_reply(deps, second) is not None
+        daily = deps.platform.rate_limit("create_24h")
+        assert daily is not None and (daily.limit, daily.remaining) == (2, 0)
+        assert post_reply(deps, third) is None  # no call made: the headers said so
+        waiting = _reply(db, third)
+    assert (waiting.status, waiting.reason) == (ReplyStatus.APPROVED, Reason.RATE_LIMITED)
+    assert waiting.wait_until is not None
+    assert waiting.wait_until > utcnow() + timedelta(hours=23)
