@@ -1,4 +1,5 @@
-"""The sandbox's FastAPI app: X API v2 endpoints as tweepy 4.17 calls them, plus a control API.
+"""The sandbox's FastAPI app: X API v2 endpoints as tweepy 4.17 and xdk call them, plus a
+control API.
 
 The X endpoints live in bot.platform.sandbox.x_api, the /sandbox/ control API in
 bot.platform.sandbox.control.
@@ -19,6 +20,7 @@ from bot.platform.sandbox.records import User
 from bot.platform.sandbox.render import XJSONResponse
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import NOT_UNICODE
+from bot.platform.sandbox.vocabulary import CLASSIC, vocabulary_named
 from bot.platform.sandbox.x_api import x_router
 
 
@@ -42,12 +44,16 @@ def create_app(
     bot_name: str = "Mention Bot",
     *,
     limits: Mapping[str, int | RateLimit] | None = None,
+    spec: str = CLASSIC.spec,
 ) -> FastAPI:
     """Build a sandbox app with its own in-memory store (at app.state.store).
 
     `limits` replaces X's default rate limit of some endpoints (a count keeps the 15-minute
-    window); the store restores these defaults whenever faults are cleared.
+    window); the store restores these defaults whenever faults are cleared. `spec` ("v2.159" or
+    "v2.167") is the vocabulary of answers to requests whose query names neither (a create or a
+    delete, a lookup without fields); ValueError for another.
     """
+    vocabulary = vocabulary_named(spec)
     store = Store(User(bot_user_id, bot_username, bot_name), limits)
     app = FastAPI(
         title="mentionbot X API v2 sandbox",
@@ -55,6 +61,7 @@ def create_app(
         " with a control API under /sandbox/.",
     )
     app.state.store = store
+    app.state.vocabulary = vocabulary
     app.include_router(x_router)
     app.include_router(control_router)
     app.add_exception_handler(RequestValidationError, invalid_control_request)
