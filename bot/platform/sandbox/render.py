@@ -17,7 +17,8 @@ from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary
 
 JSON = dict[str, Any]
 # v2.167's problem for a status that has no type of its own (its Problem is a oneOf of typed
-# problems, with no about:blank): 5xx is an internal error, any other 4xx a disallowed one.
+# problems, with no about:blank): a spent rate limit makes the endpoint unavailable for now, 5xx
+# is an internal error, any other 4xx a disallowed one.
 _TYPED_BY_STATUS = {
     400: "invalid-request",
     404: "resource-not-found",
@@ -63,7 +64,8 @@ def format_time(moment: datetime) -> str:
 
 def problem(status: int, detail: str | None = None, *, vocabulary: Vocabulary = CLASSIC) -> JSON:
     """Return X's problem body for a status (403, 404, 429, 5xx): the generic about:blank one
-    in the classic vocabulary, typed by the status in v2.167 (the resource an endpoint)."""
+    in the classic vocabulary, typed by the status in v2.167 (whose resource is the endpoint
+    when the type must name one)."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
