@@ -24,17 +24,30 @@ def sandbox(
             " Clearing faults restores these.",
         ),
     ] = None,
+    spec: Annotated[
+        str,
+        typer.Option(
+            help="The X API spec version whose names answer requests that name neither"
+            " vocabulary (creates, deletes): v2.159 (tweepy's tweet.fields) or v2.167 (xdk's"
+            " post.fields). A request's own names always win.",
+        ),
+    ] = "v2.159",
 ) -> None:
     """Run the local X API v2 sandbox alone."""
     from bot.platform.sandbox.limits import parse_limits
     from bot.platform.sandbox.server import main
+    from bot.platform.sandbox.vocabulary import vocabulary_named
 
     try:
         limits = parse_limits(limit or [])
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--limit") from None
+    try:
+        vocabulary_named(spec)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--spec") from None
     load_settings()
-    main(host, port, limits=limits)
+    main(host, port, limits=limits, spec=spec)
 
 
 def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:

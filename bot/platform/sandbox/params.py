@@ -8,42 +8,19 @@ from datetime import UTC, datetime
 from fastapi import Request
 
 from bot.platform.sandbox.render import JSON, View, invalid_request
+from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary, spoken
 
 ID_PATTERN = "^[0-9]{1,19}$"
 
-# X validates field names against its full vocabulary: names it knows but the sandbox does not
-# model are accepted and left out (as X leaves out fields a post has no value for).
-# fmt: off
-TWEET_FIELDS = frozenset((
-    "article", "attachments", "author_id", "card_uri", "community_id", "context_annotations",
-    "conversation_id", "created_at", "display_text_range", "edit_controls",
-    "edit_history_tweet_ids", "entities", "geo", "id", "in_reply_to_user_id", "lang",
-    "media_metadata", "non_public_metrics", "note_tweet", "organic_metrics",
-    "possibly_sensitive", "promoted_metrics", "public_metrics", "referenced_tweets",
-    "reply_settings", "scopes", "source", "text", "withheld",
-))
-USER_FIELDS = frozenset((
-    "affiliation", "connection_status", "created_at", "description", "entities", "id",
-    "location", "most_recent_tweet_id", "name", "pinned_tweet_id", "profile_banner_url",
-    "profile_image_url", "protected", "public_metrics", "receives_your_dm", "subscription",
-    "subscription_type", "url", "username", "verified", "verified_followers_count",
-    "verified_type", "withheld",
-))
-TWEET_EXPANSIONS = frozenset((
-    "article.cover_media", "article.media_entities", "attachments.media_keys",
-    "attachments.media_source_tweet", "attachments.poll_ids", "author_id",
-    "edit_history_tweet_ids", "entities.mentions.username", "entities.note.mentions.username",
-    "geo.place_id", "in_reply_to_user_id", "referenced_tweets.id",
-    "referenced_tweets.id.attachments.media_keys", "referenced_tweets.id.author_id",
-))
-USER_EXPANSIONS = frozenset(("affiliation.user_id", "most_recent_tweet_id", "pinned_tweet_id"))
 _OTHER_FIELDS = ("media.fields", "place.fields", "poll.fields")
+# In the classic names; Params asks the request's vocabulary for its own (post.fields in v2.167).
 LOOKUP_PARAMS = frozenset(("expansions", "tweet.fields", "user.fields", *_OTHER_FIELDS))
+# fmt: off
 TIMELINE_PARAMS = LOOKUP_PARAMS | {
     "max_results", "pagination_token", "since_id", "until_id", "start_time", "end_time",
 }
-ME_PARAMS = frozenset(("expansions", "tweet.fields", "user.fields"))
 # fmt: on
+ME_PARAMS = frozenset(("expansions", "tweet.fields", "user.fields"))
 # Requesting an expansion makes X include the field it expands.
 _IMPLIED_FIELDS = {
     "author_id": "author_id",
@@ -53,11 +30,20 @@ _IMPLIED_FIELDS = {
 }
 
 
+def vocabulary_of(request: Request) -> Vocabulary:
+    """The vocabulary a request speaks: its query's, else the sandbox's default."""
+    default: Vocabulary = getattr(request.app.state, "vocabulary", CLASSIC)
+    return spoken(request.query_params, default)
+
+
 class Params:
-    """Parses X query parameters, collecting every problem into one X-style 400."""
+    """Parses X query parameters in the request's vocabulary, collecting every problem into one
+    X-style 400 (`allowed` is in the classic names)."""
 
     def __init__(self, request: Request, allowed: frozenset[str]) -> None:
         self._query = request.query_params
+        self.vocabulary = vocabulary_of(request)
+        allowed = frozenset(self.vocabulary.wire(n) for n in allowed)
         self.errors: list[JSON] = []
         for name in self._query:
             if name not in allowed:
@@ -73,7 +59,7 @@ class Params:
     def check(self) -> None:
         """Raise the collected problems, if any."""
         if self.errors:
-            raise invalid_request(self.errors)
+            raise invalid_request(self.errors, vocabulary=self.vocabulary)
 
     def post_id(self, name: str, value: str | None = None) -> int | None:
         """Parse an id parameter (query, or the path when value is given)."""
@@ -140,14 +126,19 @@ class Params:
             )
         return decoded
 
-    def view(self, expansions: frozenset[str] = TWEET_EXPANSIONS) -> View:
-        """Parse which fields and expansions the caller asked for."""
-        asked = self.names("expansions", expansions)
+    def view(self, *, user: bool = False) -> View:
+        """Parse which fields and expansions the caller asked for (a user's expansions when
+        `user`), in the sandbox's names."""
+        words = self.vocabulary
+        known = words.user_expansions if user else words.tweet_expansions
+        asked = words.canonical(self.names("expansions", known), expansions=True)
         implied = {_IMPLIED_FIELDS[e] for e in asked if e in _IMPLIED_FIELDS}
         return View(
-            tweet_fields=self.names("tweet.fields", TWEET_FIELDS) | implied,
-            user_fields=self.names("user.fields", USER_FIELDS),
+            tweet_fields=words.canonical(self.names(words.fields_param, words.tweet_fields))
+            | implied,
+            user_fields=self.names("user.fields", words.user_fields),
             expansions=asked,
+            vocabulary=words,
         )
 
 

@@ -13,10 +13,19 @@ from fastapi.responses import JSONResponse
 from bot.platform.sandbox.records import Post, User
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import shortened
+from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary
 
 JSON = dict[str, Any]
-INVALID_REQUEST = "https://api.twitter.com/2/problems/invalid-request"
-NOT_FOUND = "https://api.twitter.com/2/problems/resource-not-found"
+# v2.167's problem for a status that has no type of its own (its Problem is a oneOf of typed
+# problems, with no about:blank): a spent rate limit makes the endpoint unavailable for now, 5xx
+# is an internal error, any other 4xx a disallowed one.
+_TYPED_BY_STATUS = {
+    400: "invalid-request",
+    404: "resource-not-found",
+    429: "resource-unavailable",
+}
+# The typed problems that must say what kind of resource they are about.
+_ABOUT_A_RESOURCE = ("resource-not-found", "resource-unavailable")
 
 
 class XError(Exception):
@@ -53,16 +62,26 @@ def format_time(moment: datetime) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
 
 
-def problem(status: int, detail: str | None = None) -> JSON:
-    """Return X's plain problem body (403, 429, 5xx)."""
+def problem(status: int, detail: str | None = None, *, vocabulary: Vocabulary = CLASSIC) -> JSON:
+    """Return X's problem body for a status (403, 404, 429, 5xx): the generic about:blank one
+    in the classic vocabulary, typed by the status in v2.167 (whose resource is the endpoint
+    when the type must name one)."""
     try:
         phrase = HTTPStatus(status).phrase
     except ValueError:
         phrase = "Error"
-    return {"detail": detail or phrase, "type": "about:blank", "title": phrase, "status": status}
+    body: JSON = {"detail": detail or phrase, "type": "about:blank", "title": phrase}
+    if vocabulary.typed_problems:
+        default = "internal-error" if status >= 500 else "disallowed-resource"
+        kind = _TYPED_BY_STATUS.get(status, default)
+        body["type"] = vocabulary.problem_types + kind
+        if kind in _ABOUT_A_RESOURCE:
+            body["resource_type"] = "endpoint"
+    body["status"] = status
+    return body
 
 
-def invalid_request(errors: list[JSON]) -> XError:
+def invalid_request(errors: list[JSON], *, vocabulary: Vocabulary = CLASSIC) -> XError:
     """Return X's 400 for invalid parameters."""
     return XError(
         400,
@@ -70,12 +89,14 @@ def invalid_request(errors: list[JSON]) -> XError:
             "errors": errors,
             "title": "Invalid Request",
             "detail": "One or more parameters to your request was invalid.",
-            "type": INVALID_REQUEST,
+            "type": vocabulary.problem_types + "invalid-request",
         },
     )
 
 
-def not_found(resource: str, parameter: str, value: str) -> JSON:
+def not_found(
+    resource: str, parameter: str, value: str, *, vocabulary: Vocabulary = CLASSIC
+) -> JSON:
     """Return one of X's "Not Found Error" resource errors."""
     return {
         "value": value,
@@ -84,7 +105,7 @@ def not_found(resource: str, parameter: str, value: str) -> JSON:
         "resource_type": resource,
         "parameter": parameter,
         "resource_id": value,
-        "type": NOT_FOUND,
+        "type": vocabulary.problem_types + "resource-not-found",
     }
 
 
@@ -95,6 +116,8 @@ class View:
     tweet_fields: frozenset[str]
     user_fields: frozenset[str]
     expansions: frozenset[str]
+    # The names the answer uses (the fields and expansions above are in the sandbox's).
+    vocabulary: Vocabulary = CLASSIC
 
 
 def render_user(user: User, fields: frozenset[str]) -> JSON:
@@ -112,13 +135,18 @@ def render_user(user: User, fields: frozenset[str]) -> JSON:
     return out
 
 
-def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
-    """Render a post with only the fields asked for (and only those it has values for)."""
+def render_tweet(post: Post, fields: frozenset[str], vocabulary: Vocabulary = CLASSIC) -> JSON:
+    """Render a post with only the fields asked for (and only those it has values for), under
+    the vocabulary's names."""
     # A long post's `text` is its start; the whole of it only under note_tweet, when asked.
     short = shortened(post.text)
     text = post.text if short is None else short
     history = [str(i) for i in post.edit_history or (post.id,)]
-    out: JSON = {"id": str(post.id), "text": text, "edit_history_tweet_ids": history}
+    out: JSON = {
+        "id": str(post.id),
+        "text": text,
+        vocabulary.wire("edit_history_tweet_ids"): history,
+    }
     optional: JSON = {
         "author_id": post.author_id,
         "conversation_id": str(post.conversation_id),
@@ -134,7 +162,7 @@ def render_tweet(post: Post, fields: frozenset[str]) -> JSON:
         refs.insert(0, {"type": "replied_to", "id": str(post.in_reply_to)})
     if refs:
         optional["referenced_tweets"] = refs
-    out.update({k: v for k, v in optional.items() if k in fields})
+    out.update({vocabulary.wire(k): v for k, v in optional.items() if k in fields})
     return out
 
 
@@ -145,6 +173,8 @@ def _referenced(post: Post) -> list[int]:
 
 
 def expand(store: Store, posts: list[Post], view: View) -> tuple[JSON, list[JSON]]:
+    """The includes a view's expansions ask for, and an error for each referenced post gone."""
+    words = view.vocabulary
     user_ids: list[str] = []
     if "author_id" in view.expansions:
         user_ids += [p.author_id for p in posts]
@@ -155,12 +185,17 @@ def expand(store: Store, posts: list[Post], view: View) -> tuple[JSON, list[JSON
     if view.expansions & {"referenced_tweets.id", "referenced_tweets.id.author_id"}:
         wanted = list(dict.fromkeys(i for p in posts for i in _referenced(p)))
         found = store.live_posts(wanted)
+        parameter = words.wire_expansion("referenced_tweets.id")
         errors += [
-            not_found("tweet", "referenced_tweets.id", str(i)) for i in wanted if i not in found
+            not_found("tweet", parameter, str(i), vocabulary=words)
+            for i in wanted
+            if i not in found
         ]
         referenced = [found[i] for i in wanted if i in found]
         if referenced and "referenced_tweets.id" in view.expansions:
-            includes["tweets"] = [render_tweet(p, view.tweet_fields) for p in referenced]
+            includes[words.wire("tweets")] = [
+                render_tweet(p, view.tweet_fields, words) for p in referenced
+            ]
         if "referenced_tweets.id.author_id" in view.expansions:
             user_ids += [p.author_id for p in referenced]
     users = store.users(user_ids)
@@ -173,7 +208,7 @@ def tweets_body(store: Store, posts: list[Post], view: View, *, single: bool = F
     """Render posts as X's data/includes/errors body."""
     body: JSON = {}
     if posts:
-        rendered = [render_tweet(p, view.tweet_fields) for p in posts]
+        rendered = [render_tweet(p, view.tweet_fields, view.vocabulary) for p in posts]
         body["data"] = rendered[0] if single else rendered
         includes, errors = expand(store, posts, view)
         if includes:

@@ -40,8 +40,10 @@ def main(
     bot_username: str = "mentionbot",
     bot_name: str = "Mention Bot",
     limits: Mapping[str, RateLimit] | None = None,
+    spec: str = "v2.159",
 ) -> None:
     """Serve the sandbox in the foreground until interrupted (`mentionbot sandbox`); `limits`
-    are the default rate limits, restored whenever faults are cleared."""
-    app = create_app(bot_user_id, bot_username, bot_name, limits=limits)
+    are the default rate limits, restored whenever faults are cleared; `spec` the vocabulary of
+    answers to requests that name neither."""
+    app = create_app(bot_user_id, bot_username, bot_name, limits=limits, spec=spec)
     uvicorn.run(app, host=host, port=port, log_level="info")

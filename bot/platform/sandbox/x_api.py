@@ -23,9 +23,9 @@ from bot.platform.sandbox.params import (
     LOOKUP_PARAMS,
     ME_PARAMS,
     TIMELINE_PARAMS,
-    USER_EXPANSIONS,
     Params,
     encode_token,
+    vocabulary_of,
 )
 from bot.platform.sandbox.records import DuplicateContent, NotAuthor, UnknownPost, UnknownUser
 from bot.platform.sandbox.render import (
@@ -41,6 +41,7 @@ from bot.platform.sandbox.render import (
 )
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
+from bot.platform.sandbox.vocabulary import VOCABULARIES
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."
@@ -64,22 +65,23 @@ class XRoute(APIRoute):
 
         async def metered(request: Request) -> Response:
             store: Store = request.app.state.store
+            words = vocabulary_of(request)
             ticket = store.admit(endpoint, time.time())
             if ticket.latency_s:
                 await asyncio.sleep(ticket.latency_s)
             response: Response
             if not ticket.allowed:
-                response = XJSONResponse(problem(429), status_code=429)
+                response = XJSONResponse(problem(429, vocabulary=words), status_code=429)
             elif ticket.error_status is not None:
                 status = ticket.error_status
-                response = XJSONResponse(problem(status), status_code=status)
+                response = XJSONResponse(problem(status, vocabulary=words), status_code=status)
             else:
                 try:
                     response = await handler(request)
                 except XError as exc:
                     response = XJSONResponse(exc.body, status_code=exc.status)
                 except RequestValidationError as exc:
-                    error = invalid_request([{"message": _describe(exc)}])
+                    error = invalid_request([{"message": _describe(exc)}], vocabulary=words)
                     response = XJSONResponse(error.body, status_code=400)
                 if ticket.hold_s:
                     # Done (a post is stored), but the answer is late: a client that dies
@@ -104,12 +106,13 @@ x_router = APIRouter(route_class=XRoute, default_response_class=XJSONResponse, t
 
 
 def _documented(params: Iterable[str]) -> dict[str, Any]:
-    # The handlers parse the query themselves (to answer in X's error format); this only lists
-    # the parameters on /docs.
+    # The handlers parse the query themselves (to answer in X's error format, in the request's
+    # vocabulary); this only lists the parameters, under every vocabulary's names, on /docs.
+    names = {words.wire(n) for n in params for words in VOCABULARIES.values()}
     return {
         "parameters": [
             {"name": n, "in": "query", "required": False, "schema": {"type": "string"}}
-            for n in sorted(params)
+            for n in sorted(names)
         ]
     }
 
@@ -124,7 +127,7 @@ def store_of(request: Request) -> Store:
 def get_me(request: Request) -> JSON:
     """The authenticated user (the bot)."""
     params = Params(request, ME_PARAMS)
-    view = params.view(USER_EXPANSIONS)
+    view = params.view(user=True)
     params.check()
     return {"data": render_user(store_of(request).bot, view.user_fields)}
 
@@ -153,7 +156,7 @@ def _timeline(request: Request, kind: str, user_id: str, allowed: frozenset[str]
             exclude_replies="replies" in exclude,
         )
     except UnknownUser:
-        return {"errors": [not_found("user", "id", user_id)]}
+        return {"errors": [not_found("user", "id", user_id, vocabulary=params.vocabulary)]}
     body = tweets_body(store, page.posts, view)
     meta: JSON = {"result_count": len(page.posts)}
     if page.posts:
@@ -192,7 +195,7 @@ def get_tweet(request: Request, id: str) -> JSON:
     store = store_of(request)
     post = store.post(post_id) if post_id is not None else None
     if post is None:
-        return {"errors": [not_found("tweet", "id", id)]}
+        return {"errors": [not_found("tweet", "id", id, vocabulary=params.vocabulary)]}
     return tweets_body(store, [post], view, single=True)
 
 
@@ -218,7 +221,11 @@ def get_tweets(request: Request) -> JSON:
     store = store_of(request)
     found = store.live_posts(i for i in ids if i is not None)
     body = tweets_body(store, [found[i] for i in ids if i in found], view)
-    missing = [not_found("tweet", "ids", str(i)) for i in ids if i not in found]
+    missing = [
+        not_found("tweet", "ids", str(i), vocabulary=params.vocabulary)
+        for i in ids
+        if i not in found
+    ]
     if missing:
         body["errors"] = body.get("errors", []) + missing
     return body
@@ -245,13 +252,17 @@ class CreateTweet(BaseModel):
 @x_router.post("/2/tweets", name="create_tweet", status_code=201)
 def create_tweet(request: Request, body: CreateTweet) -> JSON:
     """Post as the authenticated user (the bot); no OAuth check is made."""
+    words = vocabulary_of(request)
     if not body.text:
-        raise invalid_request([{"message": "Tweet text is required and must not be empty."}])
+        raise invalid_request(
+            [{"message": "Tweet text is required and must not be empty."}], vocabulary=words
+        )
     bad = lone_surrogate(body.text)
     if bad:
-        raise invalid_request([{"message": f"Tweet text is not valid Unicode: it has {bad}."}])
+        message = f"Tweet text is not valid Unicode: it has {bad}."
+        raise invalid_request([{"message": message}], vocabulary=words)
     if twitter_text.parse_tweet(body.text).weightedLength > MAX_WEIGHTED_LENGTH:
-        raise invalid_request([{"message": TOO_LONG_MESSAGE}])
+        raise invalid_request([{"message": TOO_LONG_MESSAGE}], vocabulary=words)
     parent = int(body.reply.in_reply_to_tweet_id) if body.reply else None
     store = store_of(request)
     try:
@@ -262,11 +273,11 @@ def create_tweet(request: Request, body: CreateTweet) -> JSON:
             handles = store.reply_handles(parent, store.bot.id, body.reply.exclude_reply_user_ids)
         post = store.create_post(store.bot.id, body.text, parent, handles)
     except DuplicateContent as exc:
-        raise XError(403, problem(403, DUPLICATE_DETAIL)) from exc
+        raise XError(403, problem(403, DUPLICATE_DETAIL, vocabulary=words)) from exc
     except UnknownPost as exc:
         # X answers 403 (its old code 385) when the parent is deleted or invisible.
-        raise XError(403, problem(403, REPLY_GONE_DETAIL)) from exc
-    return {"data": render_tweet(post, frozenset())}
+        raise XError(403, problem(403, REPLY_GONE_DETAIL, vocabulary=words)) from exc
+    return {"data": render_tweet(post, frozenset(), words)}
 
 
 @x_router.delete("/2/tweets/{id}", name="delete_tweet")
@@ -279,5 +290,5 @@ def delete_tweet(request: Request, id: str) -> JSON:
     try:
         deleted = store.delete_post(post_id or 0, by=store.bot.id)
     except NotAuthor as exc:
-        raise XError(403, problem(403, NOT_YOURS_DETAIL)) from exc
+        raise XError(403, problem(403, NOT_YOURS_DETAIL, vocabulary=params.vocabulary)) from exc
     return {"data": {"deleted": deleted}}

@@ -499,3 +499,45 @@ def test_control_api_is_documented(http: httpx.Client) -> None:
         assert path in spec["paths"]
     assert {"PostIn", "PostOut", "FaultIn", "RateLimitIn"} <= set(spec["components"]["schemas"])
     assert http.get("/docs").status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        ("GET", "/2/tweets/search/recent?query=mentionbot"),
+        ("GET", "/2/users/by/username/mentionbot"),
+        ("POST", "/2/users/1/likes"),
+        # Known paths, other methods.
+        ("PUT", "/2/tweets/123"),
+        ("DELETE", "/2/users/me"),
+        ("POST", MENTIONS),
+    ],
+)
+def test_what_the_sandbox_does_not_serve_is_xs_404(
+    http: httpx.Client, method: str, path: str
+) -> None:
+    response = http.request(method, path)
+    assert response.status_code == 404, response.text
+    assert response.headers["content-type"] == "application/json; charset=utf-8"
+    route = path.split("?")[0]
+    assert response.json() == {
+        "detail": f"The endpoint {method} {route} does not exist.",
+        "type": "about:blank",
+        "title": "Not Found",
+        "status": 404,
+    }
+    assert "allow" not in response.headers
+    # In v2.167's names the problem is typed (v2.167 has no about:blank).
+    typed = http.request(method, route, params={"post.fields": "created_at"}).json()
+    assert typed["type"] == "https://api.x.com/2/problems/resource-not-found"
+    assert typed["resource_type"] == "endpoint" and typed["status"] == 404
+    # Not counted against any endpoint.
+    assert http.get("/sandbox/stats").json()["requests"] == {}
+
+
+def test_the_control_api_keeps_fastapis_404(http: httpx.Client) -> None:
+    assert http.get("/sandbox/nothing").json() == {"detail": "Not Found"}
+    refused = http.post("/sandbox/posts/123/edit", json={"text": "x"})
+    assert refused.status_code == 404
+    assert refused.json() == {"detail": "unknown post 123"}
+    assert http.put("/sandbox/reset").status_code == 405

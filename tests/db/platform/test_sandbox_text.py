@@ -4,19 +4,16 @@ display_text_range after them, and lookups that expand each post's author."""
 
 from __future__ import annotations
 
-import json
 import zlib
-from pathlib import Path
 from typing import Any
 
 import httpx
-import jsonschema
 
 from bot.platform.sandbox.store import Store
+from tests.fixtures.spec import validate_component
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
-SPEC = Path(__file__).resolve().parents[3].parent / "shared" / "x-api-spec" / "openapi-v2.159.json"
 JSON = {"content-type": "application/json"}
 
 
@@ -31,13 +28,6 @@ def seed(http: httpx.Client, route: str, author: str, text: str, **extra: Any) -
     assert response.status_code == 201, response.text
     post: dict[str, Any] = response.json()
     return post
-
-
-def spec_validate(body: Any, schema_name: str) -> None:
-    """Check a body against the schema X's OpenAPI document gives its operation's answer."""
-    spec = json.loads(SPEC.read_text())
-    schema = {"$ref": f"#/components/schemas/{schema_name}", "components": spec["components"]}
-    jsonschema.validate(body, schema)
 
 
 # lone surrogates
@@ -146,7 +136,7 @@ def test_display_text_range_only_when_asked_and_as_x_describes_it(http: httpx.Cl
     assert "display_text_range" not in plain
     asked = http.get(f"/2/tweets/{reply['id']}", params={"tweet.fields": "display_text_range"})
     assert asked.json()["data"]["display_text_range"] == [6, len("@root @mentionbot hi")]
-    spec_validate(asked.json(), "Get2TweetsIdResponse")
+    validate_component(asked.json(), "v2.159", "Get2TweetsIdResponse")
     page = http.get(MENTIONS, params={"tweet.fields": "display_text_range"}).json()
     assert [t["display_text_range"] for t in page["data"]] == [[6, 20]]
 
@@ -194,13 +184,13 @@ def test_lookups_expand_each_posts_author(http: httpx.Client) -> None:
         {"id": ask["author_id"], "name": "bob", "username": "bob"},
         {"id": root["author_id"], "name": "root", "username": "root"},
     ]
-    spec_validate(body, "Get2TweetsResponse")
+    validate_component(body, "v2.159", "Get2TweetsResponse")
     one = http.get(f"/2/tweets/{root['id']}", params=params).json()
     assert one["data"]["author_id"] == root["author_id"]
     assert one["includes"]["users"] == [
         {"id": root["author_id"], "name": "root", "username": "root"}
     ]
-    spec_validate(one, "Get2TweetsIdResponse")
+    validate_component(one, "v2.159", "Get2TweetsIdResponse")
 
 
 # long posts (note tweets)
@@ -219,7 +209,7 @@ def test_a_long_post_has_a_shortened_text_and_its_whole_text_only_under_note_twe
     asked = http.get(f"/2/tweets/{post['id']}", params=fields).json()
     assert asked["data"]["note_tweet"] == {"text": post["text"]}
     assert asked["data"]["display_text_range"] == [0, len(plain["text"])]
-    spec_validate(asked, "Get2TweetsIdResponse")
+    validate_component(asked, "v2.159", "Get2TweetsIdResponse")
     short = seed(http, "mentions", "bob", "@mentionbot short question?")
     short_body = http.get(f"/2/tweets/{short['id']}", params=fields).json()["data"]
     assert "note_tweet" not in short_body and short_body["text"] == short["text"]
@@ -244,7 +234,7 @@ def test_an_edit_is_a_new_post_listed_after_the_original_in_every_version(
     for version in (original["id"], new["id"]):
         body = http.get(f"/2/tweets/{version}").json()
         assert body["data"]["edit_history_tweet_ids"] == [original["id"], new["id"]]
-        spec_validate(body, "Get2TweetsIdResponse")
+        validate_component(body, "v2.159", "Get2TweetsIdResponse")
     after = http.get(MENTIONS, params={"since_id": original["id"]}).json()
     assert [t["id"] for t in after["data"]] == [new["id"]]
     assert http.post("/sandbox/posts/999/edit", json={"text": "x"}).status_code == 404
@@ -262,7 +252,7 @@ def test_quotes_and_reposts_carry_their_referenced_post(http: httpx.Client) -> N
     body = http.get(f"/2/tweets/{quote['id']}", params=params).json()
     assert body["data"]["referenced_tweets"] == [{"type": "quoted", "id": original["id"]}]
     assert [t["id"] for t in body["includes"]["tweets"]] == [original["id"]]
-    spec_validate(body, "Get2TweetsIdResponse")
+    validate_component(body, "v2.159", "Get2TweetsIdResponse")
     rt = http.get(f"/2/tweets/{repost['id']}", params=params).json()["data"]
     assert rt["referenced_tweets"] == [{"type": "retweeted", "id": quote["id"]}]
     mentions = http.get(MENTIONS, params={"since_id": original["id"]}).json()["data"]
