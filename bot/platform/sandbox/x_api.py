@@ -268,7 +268,7 @@ def create_tweet(request: Request, body: CreateTweet) -> JSON:
     try:
         handles: list[str] = []
         if parent is not None and store.post(parent) and not store.may_reply(parent, store.bot.id):
-            raise XError(403, problem(403, RESTRICTED_DETAIL))
+            raise XError(403, problem(403, RESTRICTED_DETAIL, vocabulary=words))
         if body.reply and parent is not None and body.reply.auto_populate_reply_metadata:
             handles = store.reply_handles(parent, store.bot.id, body.reply.exclude_reply_user_ids)
         post = store.create_post(store.bot.id, body.text, parent, handles)

@@ -91,7 +91,7 @@ SCENARIOS = (
     "400 bad pagination token", "400 empty text", "400 too long", "400 bad reply id",
     "400 bad id to delete", "403 duplicate", "403 reply to deleted", "403 not yours",
     "404 unknown endpoint", "404 wrong method", "429 rate limited", "503 injected",
-    "500 injected on create",
+    "500 injected on create", "lookup of a protected author's post", "403 reply not allowed",
 )  # fmt: skip
 
 
@@ -140,6 +140,10 @@ def seed_world(http: httpx.Client, store: Store) -> World:
     ids["gone"] = seed(http, "posts", "frank", "soon deleted")
     ids["orphan"] = seed(http, "mentions", "gina", "what did they say?", in_reply_to=ids["gone"])
     assert store.delete_post(int(ids["gone"]), by=str(zlib.crc32(b"frank")))
+    ids["closed"] = seed(http, "posts", "hana", "No replies here.", reply_settings="following")
+    ids["shut"] = seed(http, "mentions", "ivan", "is this true?", in_reply_to=ids["closed"])
+    ids["hidden"] = seed(http, "mentions", "jo", "a protected account's question")
+    store.set_user_state(str(zlib.crc32(b"jo")), protected=True)
     return World(ids)
 
 
@@ -175,6 +179,8 @@ def successes(call: Call, world: World, words: Words) -> None:
     assert parent["id"] == ids["reply"], "a repost includes its original"
     gone = call("lookup of a deleted id", "GET", f"/2/tweets/{ids['gone']}", params=asked)
     assert "data" not in gone.json() and gone.json()["errors"]
+    hidden = call("lookup of a protected author's post", "GET", f"/2/tweets/{ids['hidden']}")
+    assert "data" not in hidden.json() and hidden.json()["errors"]
     some = {**asked, "ids": f"{ids['root']},{ids['gone']},123,{ids['orphan']}"}
     both = call("lookup by ids with gone ones", "GET", "/2/tweets", params=some).json()
     assert len(both["data"]) == 2 and len(both["errors"]) == 3
@@ -201,6 +207,8 @@ def writes(call: Call, world: World) -> None:
     call("403 duplicate", "POST", "/2/tweets", status=403, json=same)
     orphan = {"text": "Sure.", "reply": {"in_reply_to_tweet_id": ids["gone"]}}
     call("403 reply to deleted", "POST", "/2/tweets", status=403, json=orphan)
+    shut = {"text": "Sure.", "reply": {"in_reply_to_tweet_id": ids["shut"]}}
+    call("403 reply not allowed", "POST", "/2/tweets", status=403, json=shut)
     call("403 not yours", "DELETE", f"/2/tweets/{ids['root']}", status=403)
 
 
