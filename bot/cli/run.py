@@ -22,8 +22,22 @@ def sandbox(
             " user_tweets, create_tweet, delete_tweet. Clearing faults restores these.",
         ),
     ] = None,
+    consumer_key: Annotated[
+        str | None,
+        typer.Option(help="The OAuth 1.0a consumer key X's endpoints accept [sandbox; '': any]."),
+    ] = None,
+    access_token: Annotated[
+        str | None,
+        typer.Option(help="The OAuth 1.0a access token X's endpoints accept [sandbox; '': any]."),
+    ] = None,
+    bearer_token: Annotated[
+        str | None,
+        typer.Option(help="The app-only bearer token the reads accept [sandbox; '': any]."),
+    ] = None,
 ) -> None:
-    """Run the local X API v2 sandbox alone."""
+    """Run the local X API v2 sandbox alone. Its default credentials are what the bot signs
+    with when MENTIONBOT_X_API_URL is set and no X credentials are."""
+    from bot.platform.sandbox.access import Credentials
     from bot.platform.sandbox.limits import parse_limits
     from bot.platform.sandbox.server import main
 
@@ -32,7 +46,10 @@ def sandbox(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--limit") from None
     load_settings()
-    main(host, port, limits=limits)
+    given = {"consumer_key": consumer_key, "access_token": access_token}
+    given["bearer_token"] = bearer_token
+    credentials = Credentials(**{k: v or None for k, v in given.items() if v is not None})
+    main(host, port, limits=limits, credentials=credentials)
 
 
 def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:

@@ -3,8 +3,9 @@
 posts, inject faults and read counters.
 
 `store` holds the in-memory state, `params` parses X's query parameters, `render` writes
-X's JSON, `x_api` has the X routes, `control` the control API, `app` builds the FastAPI app
-and `server` serves it over real HTTP.
+X's JSON, `access` checks credentials and answers X's pay-per-use refusals, `x_api` has the
+X routes, `control` the control API, `app` builds the FastAPI app and `server` serves it over
+real HTTP.
 
 May import: bot.platform.snowflake and third-party packages; nothing of the bot's domain
 (database, mentions, subscribers, replies, settings), so it stands in for X anywhere.

@@ -13,6 +13,7 @@ from fastapi.encoders import jsonable_encoder
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 
+from bot.platform.sandbox.access import Credentials
 from bot.platform.sandbox.control import control_router
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.records import User
@@ -42,11 +43,14 @@ def create_app(
     bot_name: str = "Mention Bot",
     *,
     limits: Mapping[str, int | RateLimit] | None = None,
+    credentials: Credentials | None = None,
 ) -> FastAPI:
     """Build a sandbox app with its own in-memory store (at app.state.store).
 
     `limits` replaces X's default rate limit of some endpoints (a count keeps the 15-minute
-    window); the store restores these defaults whenever faults are cleared.
+    window); the store restores these defaults whenever faults are cleared. `credentials`
+    are the keys and tokens the X endpoints accept (the defaults XPlatform signs a sandbox's
+    requests with when it has none).
     """
     store = Store(User(bot_user_id, bot_username, bot_name), limits)
     app = FastAPI(
@@ -55,6 +59,7 @@ def create_app(
         " with a control API under /sandbox/.",
     )
     app.state.store = store
+    app.state.credentials = credentials or Credentials()
     app.include_router(x_router)
     app.include_router(control_router)
     app.add_exception_handler(RequestValidationError, invalid_control_request)

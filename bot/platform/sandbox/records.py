@@ -10,6 +10,7 @@ from bot.platform.sandbox.limits import RateLimit
 from bot.platform.snowflake import snowflake_ms
 
 __all__ = [
+    "Billing",
     "DuplicateContent",
     "Fault",
     "NotAuthor",
@@ -72,6 +73,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Billing:
+    """A pay-per-use refusal: "credits_depleted" (402) or "usage_capped" (429, with X's
+    period, Daily or Monthly, and scope, Account or Product)."""
+
+    kind: str
+    period: str = "Monthly"
+    scope: str = "Product"
+
+
+@dataclass(frozen=True)
 class Fault:
     """Misbehaviour injected into an endpoint."""
 
@@ -81,6 +92,7 @@ class Fault:
     rate_limit: RateLimit | None = None
     seed: int = 0
     hold_ms: int = 0
+    billing: Billing | None = None
 
 
 @dataclass(frozen=True)
@@ -94,6 +106,7 @@ class Ticket:
     latency_s: float = 0.0
     error_status: int | None = None
     hold_s: float = 0.0
+    billing: Billing | None = None  # the account cannot pay for this request
 
     def headers(self) -> dict[str, str]:
         """Return X's rate-limit headers for this request."""

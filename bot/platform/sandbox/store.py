@@ -362,6 +362,7 @@ class Store:
                 latency_s=fault.latency_ms / 1000,
                 error_status=error,
                 hold_s=fault.hold_ms / 1000,
+                billing=fault.billing if allowed else None,
             )
 
     def record_status(self, endpoint: str, status: int) -> None:
