@@ -9,7 +9,9 @@ from typing import Any
 
 import httpx
 import pytest
+import tweepy
 
+from bot.platform.protocol import AuthFailed
 from bot.platform.sandbox.access import (
     APP_ONLY_DETAIL,
     DEFAULT_KEY,
@@ -18,6 +20,8 @@ from bot.platform.sandbox.access import (
 )
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
+from bot.platform.x import SANDBOX_KEY, RedirectSession, XPlatform
+from bot.settings import Settings
 from tests.db.platform.test_sandbox_text import spec_validate
 from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER
 
@@ -163,6 +167,37 @@ def test_the_accepted_credentials_are_configurable() -> None:
 def test_oauth_parameters_are_percent_decoded() -> None:
     params = oauth_params('oauth_consumer_key="a%2Bb", oauth_token="1-x%3D"')
     assert params == {"oauth_consumer_key": "a+b", "oauth_token": "1-x="}
+
+
+def test_the_bot_signs_an_unconfigured_sandbox_with_its_defaults() -> None:
+    assert SANDBOX_KEY == DEFAULT_KEY == Credentials().consumer_key == Credentials().access_token
+
+
+def test_tweepy_and_the_platform_see_xs_refusals(server: SandboxServer) -> None:
+    wrong = tweepy.Client(
+        consumer_key=DEFAULT_KEY,
+        consumer_secret="cs",
+        access_token="not-the-token",
+        access_token_secret="ats",
+    )
+    wrong.session = RedirectSession(server.url)
+    with pytest.raises(tweepy.Unauthorized):
+        wrong.get_me(user_auth=True)
+    settings = Settings(
+        _env_file=None,
+        x_api_url=server.url,
+        x_consumer_key=DEFAULT_KEY,
+        x_consumer_secret="cs",
+        x_access_token="not-the-token",
+        x_access_token_secret="ats",
+    )
+    with pytest.raises(AuthFailed) as refused:
+        XPlatform.from_settings(settings).me()
+    assert (refused.value.status, refused.value.user_context) == (401, True)
+    assert "not-the-token" not in str(refused.value)
+    # tweepy signs for real: the sandbox takes its OAuth 1.0a header.
+    right = settings.model_copy(update={"x_access_token": settings.x_consumer_key})
+    assert XPlatform.from_settings(right).me().platform_id == BOT_ID
 
 
 # pay-per-use
