@@ -46,8 +46,12 @@ def sandbox(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--limit") from None
     load_settings()
-    given = {"consumer_key": consumer_key, "access_token": access_token}
-    given["bearer_token"] = bearer_token
+    given = {
+        "consumer_key": consumer_key,
+        "access_token": access_token,
+        "bearer_token": bearer_token,
+    }
+    # Unset: the default; empty: any non-empty value.
     credentials = Credentials(**{k: v or None for k, v in given.items() if v is not None})
     main(host, port, limits=limits, credentials=credentials)
 

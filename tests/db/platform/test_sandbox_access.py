@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -22,8 +24,10 @@ from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.x import SANDBOX_KEY, RedirectSession, XPlatform
 from bot.settings import Settings
+from models.serving.server import free_port
 from tests.db.platform.test_sandbox_text import spec_validate
 from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER
+from tests.fixtures.services import REPO, wait_for
 
 BOT_ID = "1000000000000000001"
 # Every X endpoint, as (method, path, body): user-context ones first.
@@ -254,3 +258,34 @@ def test_pay_per_use_faults_refuse_unknown_values(http: httpx.Client) -> None:
     assert http.post("/sandbox/faults", json=bad).status_code == 422
     typo = {"endpoint": "mentions", "credit_depleted": True}
     assert http.post("/sandbox/faults", json=typo).status_code == 422
+
+
+def test_the_sandbox_command_takes_the_credentials_to_accept() -> None:
+    port = free_port()
+    args = ["sandbox", "--port", str(port), "--consumer-key", "ck-cli", "--access-token", "at-cli"]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bot", *args, "--bearer-token", ""],
+        cwd=REPO,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _up(url), timeout=30, what="`mentionbot sandbox` to start")
+        with httpx.Client(base_url=url, timeout=10) as http:
+            assert (
+                call(http, "GET", "/2/users/me", None, oauth("ck-cli", "at-cli")).status_code == 200
+            )
+            assert_unauthorized(call(http, "GET", "/2/users/me", None, oauth()))
+            # An empty --bearer-token accepts any app-only token (for reads).
+            assert call(http, "GET", "/2/tweets/1", None, "Bearer anything").status_code == 200
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _up(url: str) -> bool:
+    try:
+        return httpx.get(f"{url}/sandbox/health", timeout=1).status_code == 200
+    except httpx.TransportError:
+        return False
