@@ -53,6 +53,7 @@ def configure_logging(fmt: str = "console", level: str = "INFO") -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
-    # httpx logs every request URL at INFO; keep it quiet and never log headers.
-    for noisy in ("httpx", "httpcore", "urllib3", "requests_oauthlib", "oauthlib"):
+    # httpx logs every request URL at INFO; keep it quiet and never log headers (tweepy's
+    # DEBUG lines carry the Authorization header: the app's bearer token).
+    for noisy in ("httpx", "httpcore", "urllib3", "requests_oauthlib", "oauthlib", "tweepy"):
         logging.getLogger(noisy).setLevel(logging.WARNING)

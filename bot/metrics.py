@@ -49,6 +49,13 @@ REVIEW_DECISION_SECONDS = Histogram(
     ["action"],
     buckets=(10, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600),
 )
+PLATFORM_CREDITS = Gauge(
+    "mentionbot_platform_credits_exhausted",
+    "1 while X refuses an endpoint's calls for pay-per-use (reason credits_depleted: 402;"
+    " usage_capped: 429 usage-capped) and the bot only probes it every"
+    " MENTIONBOT_CREDITS_PROBE_S; 0 once X takes them again.",
+    ["endpoint", "reason"],
+)
 HEARTBEAT = Gauge(
     "mentionbot_heartbeat_timestamp_seconds",
     "When the process last showed it works (listener: a poll; beat: a tick; worker: its "

@@ -144,6 +144,12 @@ class Settings(BaseSettings):
     )
     post_budget_15m: int = Field(100, description="Posts the bot may make per 15 minutes.")
     post_budget_24h: int = Field(10_000, description="Posts the bot may make per 24 hours.")
+    credits_probe_s: float = Field(
+        60.0,
+        gt=0,
+        description="While X refuses a kind of call for pay-per-use (402 credits depleted, 429"
+        " usage capped), how often the bot tries it again; the work waits meanwhile.",
+    )
 
     # moderation and the dashboard
     review_ttl_s: float = Field(

@@ -107,6 +107,9 @@ class Reason(StrEnum):
     WAITING_BUDGET = "waiting_budget"
     POSTING_PAUSED = "posting_paused"
     RATE_LIMITED = "rate_limited"
+    # pay-per-use: X takes no calls of that kind until the account can pay (402, 429 capped)
+    CREDITS_DEPLETED = "credits_depleted"
+    USAGE_CAPPED = "usage_capped"
     # a reply that failed
     DUPLICATE_CONTENT = "duplicate_content"
     PLATFORM_REFUSED = "platform_refused"

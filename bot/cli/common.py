@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import signal
 import threading
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -14,6 +14,8 @@ from bot.settings import Settings, get_settings
 
 if TYPE_CHECKING:
     from bot.cli.observe import HealthCheck, MetricsServer
+    from bot.platform.protocol import Author
+    from bot.platform.x import XPlatform
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON document.")]
 
@@ -36,6 +38,29 @@ def serve_metrics(settings: Settings, health: HealthCheck | None = None) -> Metr
     from bot.cli.observe import MetricsServer
 
     return MetricsServer(settings.metrics_port, health).start()
+
+
+# sysexits.h EX_CONFIG: the process cannot run with its configuration.
+EXIT_CONFIG = 78
+
+
+def refuse(message: str) -> NoReturn:
+    """End the process with one line on stderr (a setting to fix, never a secret)."""
+    typer.echo(f"mentionbot: {message}", err=True)
+    raise typer.Exit(EXIT_CONFIG)
+
+
+def connect_x(settings: Settings) -> tuple[XPlatform, Author | None]:
+    """The process's X client with its credentials checked by one call (the bot account, or
+    None when X could not say); a missing or refused setting ends the process (`refuse`)."""
+    from bot.platform.credentials import CredentialsError, verify
+    from bot.platform.x import XPlatform
+
+    platform = XPlatform.from_settings(settings)
+    try:
+        return platform, verify(platform, settings)
+    except CredentialsError as exc:
+        refuse(str(exc))
 
 
 def stop_on_signals() -> threading.Event:

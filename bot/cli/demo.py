@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from bot.cli.common import load_settings
+from bot.cli.common import connect_x, load_settings
 from bot.settings import Settings
 from bot.vocab import MentionStatus, ReplyStatus
 
@@ -37,6 +37,13 @@ if TYPE_CHECKING:
     from bot.sender import TaskSender
 
 FINAL_REPLY = (ReplyStatus.POSTED, ReplyStatus.POST_FAILED, ReplyStatus.REJECTED)
+X_CREDENTIALS = (
+    "x_bearer_token",
+    "x_consumer_key",
+    "x_consumer_secret",
+    "x_access_token",
+    "x_access_token_secret",
+)
 # --model: the locally built profiles the demo can serve.
 DEMO_MODELS = {"smol": "smol-moe", "tiny": "tiny-moe"}
 
@@ -107,6 +114,8 @@ def _demo_settings(settings: Settings, sandbox_url: str, llm_url: str) -> Settin
     run_dir.mkdir(parents=True, exist_ok=True)
     overrides: dict[str, Any] = {
         "x_api_url": sandbox_url,
+        # The demo's own sandbox: sign with the keys it accepts, never the operator's X keys.
+        **dict.fromkeys(X_CREDENTIALS),
         "llm_url": llm_url,
         "bot_user_id": None,
         "poll_interval_s": 0.5,
@@ -196,13 +205,12 @@ def _start_pipeline(
 
     from bot.mentions.gating import GatingRules
     from bot.mentions.listener import Listener
-    from bot.platform.x import XPlatform
     from workers.celery_app import create_app
     from workers.names import GENERATE_QUEUE, POST_QUEUE
     from workers.sender import CelerySender
 
-    platform = XPlatform.from_settings(settings)
-    me = platform.me()
+    platform, checked = connect_x(settings)
+    me = checked or platform.me()
     settings = settings.model_copy(update={"bot_user_id": me.platform_id})
     celery = create_app(settings)
     stack.enter_context(

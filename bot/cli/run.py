@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from bot.cli.common import load_settings, serve_metrics, stop_on_signals
+from bot.cli.common import connect_x, load_settings, refuse, serve_metrics, stop_on_signals
 
 
 def sandbox(
@@ -32,8 +32,22 @@ def sandbox(
             " post.fields). A request's own names always win.",
         ),
     ] = "v2.159",
+    consumer_key: Annotated[
+        str | None,
+        typer.Option(help="The OAuth 1.0a consumer key X's endpoints accept [sandbox; '': any]."),
+    ] = None,
+    access_token: Annotated[
+        str | None,
+        typer.Option(help="The OAuth 1.0a access token X's endpoints accept [sandbox; '': any]."),
+    ] = None,
+    bearer_token: Annotated[
+        str | None,
+        typer.Option(help="The app-only bearer token the reads accept [sandbox; '': any]."),
+    ] = None,
 ) -> None:
-    """Run the local X API v2 sandbox alone."""
+    """Run the local X API v2 sandbox alone. Its default credentials are what the bot signs
+    with when MENTIONBOT_X_API_URL is set and no X credentials are."""
+    from bot.platform.sandbox.access import Credentials
     from bot.platform.sandbox.limits import parse_limits
     from bot.platform.sandbox.server import main
     from bot.platform.sandbox.vocabulary import vocabulary_named
@@ -47,7 +61,14 @@ def sandbox(
     except ValueError as exc:
         raise typer.BadParameter(str(exc), param_hint="--spec") from None
     load_settings()
-    main(host, port, limits=limits, spec=spec)
+    given = {
+        "consumer_key": consumer_key,
+        "access_token": access_token,
+        "bearer_token": bearer_token,
+    }
+    # Unset: the default; empty: any non-empty value.
+    credentials = Credentials(**{k: v or None for k, v in given.items() if v is not None})
+    main(host, port, limits=limits, spec=spec, credentials=credentials)
 
 
 def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = False) -> None:
@@ -56,16 +77,17 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
     from bot.mentions.gating import GatingRules
     from bot.mentions.listener import Listener
     from bot.metrics import LISTENER, watch_platform
-    from bot.platform.x import XPlatform
+    from bot.platform.credentials import refused_message
+    from bot.platform.protocol import AuthFailed
     from workers.celery_app import create_app
     from workers.sender import CelerySender
 
     settings = load_settings()
     # Before anything slow: a SIGTERM while the listener starts up still ends it cleanly.
     stop = stop_on_signals()
-    platform = XPlatform.from_settings(settings)
+    platform, me = connect_x(settings)
     watch_platform(platform)
-    bot_id = settings.bot_user_id or platform.me().platform_id
+    bot_id = settings.bot_user_id or (me or platform.me()).platform_id
     listener = Listener(
         platform,
         make_session_factory(make_engine(settings.database_url)),
@@ -79,17 +101,18 @@ def listen(once: Annotated[bool, typer.Option(help="Poll once and exit.")] = Fal
         rules=GatingRules.from_settings(settings),
         read_budget_15m=settings.read_budget_15m,
     )
-    if once:
-        result = listener.poll_once()
-        typer.echo(
-            json.dumps(
-                {"fetched": result.fetched, "new": result.new, "accepted": len(result.accepted)}
-            )
-        )
-        return
-    # /healthz: 503 until the first poll, then 200 while the polls keep their schedule.
-    serve_metrics(settings, LISTENER.check)
-    listener.run(stop)
+    try:
+        if once:
+            result = listener.poll_once()
+            counts = {"fetched": result.fetched, "new": result.new}
+            typer.echo(json.dumps({**counts, "accepted": len(result.accepted)}))
+            return
+        # /healthz: 503 until the first poll, then 200 while the polls keep their schedule.
+        serve_metrics(settings, LISTENER.check)
+        listener.run(stop)
+    except AuthFailed as exc:
+        # The reads' credentials (a bearer token users/me does not use) or a revoked token.
+        refuse(refused_message(exc))
 
 
 def worker(
@@ -108,6 +131,7 @@ def worker(
     from workers.metrics import watch_queues
 
     settings = load_settings()
+    connect_x(settings)  # the tasks read and post as the bot: refuse to start without it
     celery = create_app(settings)
     celery.steps["consumer"].add(ConsumerHealth)
     watch_queues(settings)

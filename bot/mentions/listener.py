@@ -17,7 +17,15 @@ from bot.db.engine import SessionFactory, transaction
 from bot.mentions.gating import GatingRules
 from bot.mentions.ingest import PollResult, advance_cursor, ingest
 from bot.mentions.schema import ListenerCursor, Mention
-from bot.platform.protocol import Author, Platform, Post, RateLimited, TransientPlatformError
+from bot.platform.protocol import (
+    AuthFailed,
+    Author,
+    CreditsExhausted,
+    Platform,
+    Post,
+    RateLimited,
+    TransientPlatformError,
+)
 from bot.platform.snowflake import snowflake_at, snowflake_time
 from bot.sender import TaskSender
 from bot.subscribers import quotas
@@ -168,6 +176,12 @@ class Listener:
                 read.wait_s = max(0.0, exc.reset_at - self.clock()) + 1.0
                 log.warning("listener.rate_limited", wait_s=round(read.wait_s, 1))
                 break
+            except CreditsExhausted as exc:
+                # Pay-per-use: X reads nothing until the account can pay. Poll again at the
+                # probe time (the platform logs the pause once and answers meanwhile).
+                read.complete = False
+                read.wait_s = max(0.0, exc.until - self.clock())
+                break
             except TransientPlatformError as exc:
                 read.complete = False
                 read.wait_s = self.poll_interval_s
@@ -250,6 +264,8 @@ class Listener:
             try:
                 result = self.poll_once()
                 wait = max(self.poll_interval_s, result.wait_s)
+            except AuthFailed:
+                raise  # no poll will work until the settings are fixed: the process ends
             except Exception:
                 log.exception("listener.poll_failed")
                 metrics.LISTENER_POLL_ERRORS.inc()

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from bot.vocab import Reason
+
 
 @dataclass(frozen=True)
 class Author:
@@ -95,6 +97,31 @@ class TargetGone(PermanentPlatformError):
 class RepliesRestricted(PermanentPlatformError):
     """403: the conversation's reply settings leave the bot out (it was not mentioned or
     otherwise engaged by the author)."""
+
+
+class AuthFailed(PermanentPlatformError):
+    """X refused the credentials (401), or an app-only bearer token for a call that acts as
+    the user (403 unsupported-authentication): nothing works until the settings are fixed.
+    `user_context` says which credentials the call used (OAuth 1.0a, or the bearer token)."""
+
+    def __init__(self, status: int, *, user_context: bool, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.user_context = user_context
+
+
+class CreditsExhausted(PlatformError):
+    """Pay-per-use: X answered 402 CreditsDepleted or 429 usage-capped for this kind of call.
+
+    Nothing is wrong with the request and X will take none until the account can pay again:
+    not worth a retry before `until` (Unix seconds, when the bot tries that kind of call
+    again). `kind` is the reason code work waits with (credits_depleted, usage_capped).
+    """
+
+    def __init__(self, kind: Reason, until: float, message: str = "") -> None:
+        super().__init__(message or kind)
+        self.kind = kind
+        self.until = until
 
 
 class Platform(Protocol):

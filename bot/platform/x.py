@@ -28,6 +28,7 @@ from bot.platform.protocol import (
     TargetGone,
     TransientPlatformError,
 )
+from bot.platform.refusals import CreditsGate, account_refusal
 from bot.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -75,13 +76,26 @@ def _endpoint(method: str, url: str) -> str:
 
 
 X_HOSTS = ("https://api.twitter.com", "https://api.x.com")
+# What the bot signs a sandbox's requests with when it has no X credentials (the sandbox's
+# default Credentials accept these).
+SANDBOX_KEY = "sandbox"
+# The tweepy.Client methods the pay-per-use gate holds back, by the endpoint names rate
+# limits are kept under (users/me, asked once at start-up, is not held back).
+CALL_ENDPOINTS = {
+    "get_users_mentions": "mentions",
+    "get_tweets": "lookup",
+    "get_users_tweets": "user_tweets",
+    "create_tweet": "create",
+    "delete_tweet": "delete",
+}
 
 
 class RedirectSession(requests.Session):
     """A requests session that sends X API calls to base_url instead.
 
     OAuth 1.0a signs the rewritten URL (auth is applied after the rewrite); the sandbox
-    accepts any signature, and real X is never reached through a rewritten session.
+    checks the keys, not the signature, and real X is never reached through a rewritten
+    session.
     """
 
     def __init__(self, base_url: str) -> None:
@@ -227,9 +241,12 @@ def _author(user: Any) -> Author:
 class XPlatform:
     """Platform on the X API v2 (or the sandbox, which speaks the same HTTP)."""
 
-    def __init__(self, client: tweepy.Client, session: XSession) -> None:
+    def __init__(
+        self, client: tweepy.Client, session: XSession, *, credits_probe_s: float = 60.0
+    ) -> None:
         self.client = client
         self.session = session
+        self.gate = CreditsGate(credits_probe_s)
         # Reads use the app's bearer token when there is one; otherwise the user context.
         self.read_user_auth = client.bearer_token is None
 
@@ -244,14 +261,11 @@ class XPlatform:
         bearer = secret(settings.x_bearer_token)
         creds: dict[str, str | None]
         if settings.x_api_url and consumer_key is None and bearer is None:
-            # The sandbox checks no signatures; any OAuth 1.0a keys sign its requests.
-            consumer_key = "sandbox"
-            creds = {
-                "consumer_key": consumer_key,
-                "consumer_secret": "sandbox",
-                "access_token": "sandbox",
-                "access_token_secret": "sandbox",
-            }
+            # A sandbox with nothing configured: the keys its defaults accept.
+            creds = dict.fromkeys(
+                ("consumer_key", "consumer_secret", "access_token", "access_token_secret"),
+                SANDBOX_KEY,
+            )
         else:
             creds = {
                 "consumer_key": consumer_key,
@@ -262,12 +276,31 @@ class XPlatform:
         client = tweepy.Client(bearer_token=bearer, wait_on_rate_limit=False, **creds)
         session = XSession(settings.x_api_url)
         client.session = session
-        return cls(client, session)
+        return cls(client, session, credits_probe_s=settings.credits_probe_s)
 
     def _call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        # While X refuses this kind of call for pay-per-use, the gate answers for it.
+        endpoint = CALL_ENDPOINTS.get(getattr(fn, "__name__", ""))
+        if endpoint is None:
+            return self._send(fn, *args, **kwargs)
+        with self.gate.attempt(endpoint):
+            return self._send(fn, *args, **kwargs)
+
+    def _send(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         # Map tweepy's exceptions onto the protocol's transient/permanent split.
         try:
-            return fn(*args, **kwargs)
+            try:
+                return fn(*args, **kwargs)
+            except tweepy.HTTPException as exc:
+                # About the account, not the request: credentials, pay-per-use.
+                refused = account_refusal(
+                    exc,
+                    user_context=bool(kwargs.get("user_auth")),
+                    probe_at=time.time() + self.gate.probe_s,
+                )
+                if refused is None:
+                    raise
+                raise refused from None
         except tweepy.TooManyRequests as exc:
             headers = exc.response.headers
             reset = float(headers.get("x-rate-limit-reset") or time.time() + 60)

@@ -168,7 +168,15 @@ def claim_reply(
 # Why an approved reply may wait without being stuck: waiting is not an attempt, and the
 # sweeper releases these when they can go, in priority order, never giving up on them
 # (until they are too old to matter: reply_max_age_s).
-WAIT_REASONS = (Reason.WAITING_BUDGET, Reason.RATE_LIMITED, Reason.POSTING_PAUSED)
+WAIT_REASONS = (
+    Reason.WAITING_BUDGET,
+    Reason.RATE_LIMITED,
+    Reason.POSTING_PAUSED,
+    Reason.CREDITS_DEPLETED,
+    Reason.USAGE_CAPPED,
+)
+# Waits that end at a known time (wait_until): X's window resets, or the next pay-per-use probe.
+TIMED_WAITS = (Reason.RATE_LIMITED, Reason.CREDITS_DEPLETED, Reason.USAGE_CAPPED)
 
 
 def release_reply(

@@ -20,6 +20,7 @@ from bot.db.base import utcnow
 from bot.db.engine import transaction
 from bot.mentions.schema import Mention
 from bot.platform.protocol import (
+    CreditsExhausted,
     DuplicatePost,
     PermanentPlatformError,
     PlatformError,
@@ -115,9 +116,10 @@ def _known_reset(deps: ReplyDeps) -> datetime | None:
 def post_reply(deps: ReplyDeps, reply_id: int) -> str | None:
     """Post an approved reply exactly once; returns the platform post id.
 
-    Waiting (an admin's pause, the bot's posting budget, X's rate-limit window) is not an
-    attempt: the reply stays approved with the reason, and the sweeper hands waiting
-    replies out again, most urgent first, when they can go.
+    Waiting (an admin's pause, the bot's posting budget, X's rate-limit window, X taking no
+    posts while the account cannot pay) is not an attempt: the reply stays approved with the
+    reason, and the sweeper hands waiting replies out again, most urgent first, when they
+    can go.
     """
     now = utcnow()
     stale = now - timedelta(seconds=deps.settings.stuck_after_s)
@@ -235,6 +237,8 @@ def _post_part(
             )
         log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
         return _Stop(None)
+    except CreditsExhausted as exc:
+        return _wait_for_credits(deps, reply_id, taken_at, exc)
     except TransientPlatformError as exc:
         _release(deps, reply_id)
         raise TryLater(str(exc)) from None
@@ -245,3 +249,20 @@ def _post_part(
         if first:
             fail(deps, reply_id, reason, str(exc))
         return _Stop(reason)
+
+
+def _wait_for_credits(
+    deps: ReplyDeps, reply_id: int, taken_at: datetime, exc: CreditsExhausted
+) -> _Stop:
+    """X takes no posts until the account can pay: nothing was posted, so the budget unit
+    and the attempt go back (the user's quota stays: the reply will go), and the reply waits
+    with the reason until the next probe; the sweeper sends it then."""
+    until = datetime.fromtimestamp(max(exc.until, time.time() + 1.0), UTC)
+    with transaction(deps.sessions) as s:
+        give_back_post_budget(s, deps.bot_user_id, taken_at)
+        claims.release_reply(
+            s, reply_id, utcnow(), reason=exc.kind, wait_until=until, attempt_counts=False
+        )
+    # The platform logged the pause once; a line per reply would repeat it.
+    log.debug("post.waiting_credits", reply_id=reply_id, reason=exc.kind, until=until.isoformat())
+    return _Stop(None)

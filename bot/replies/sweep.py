@@ -4,7 +4,8 @@ Redis keeps nothing on disk, so a lost message is normal: whatever sat queued or
 past `stuck_after_s` is sent again, until `max_attempts` sweeps, then it ends with a reason
 (and the user's quota unit goes back). A reply that waits for something known (the posting
 budget, a rate-limit reset, an admin's pause) is never stuck: it is released, most urgent
-tier first, when it can go, or ends `too_old` after `reply_max_age_s`.
+tier first, when it can go, or ends `too_old` after `reply_max_age_s`; one that waits for X
+to take posts again (pay-per-use) is released at its probe time.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from bot.db.base import utcnow
 from bot.db.engine import SessionFactory, transaction
 from bot.mentions.schema import Mention
 from bot.replies import claims
-from bot.replies.claims import MENTIONS, REPLIES, WAIT_REASONS, Flight
+from bot.replies.claims import MENTIONS, REPLIES, TIMED_WAITS, WAIT_REASONS, Flight
 from bot.replies.post import post_budget_left, posting_paused
 from bot.replies.schema import Reply
 from bot.settings import Settings
@@ -101,7 +102,7 @@ def _ready_to_post(
         return {}
     ready = or_(
         Reply.reason.in_([Reason.WAITING_BUDGET, Reason.POSTING_PAUSED]),
-        and_(Reply.reason == Reason.RATE_LIMITED, Reply.wait_until <= now),
+        and_(Reply.reason.in_(TIMED_WAITS), Reply.wait_until <= now),
     )
     rows = s.execute(
         select(Reply.id, Mention.priority)

@@ -143,7 +143,12 @@ def test_worker_health_follows_its_broker_connection(tmp_path: Path) -> None:
     redis_server = shutil.which("redis-server")
     assert redis_server, "redis-server is needed (DESIGN.md section 6)"
     redis_port, port = free_port(), free_port()
-    env = _env(broker_url=f"redis://127.0.0.1:{redis_port}/0", metrics_port=port)
+    # A worker needs X settings to start (nothing listens at this one: it starts unchecked).
+    env = _env(
+        broker_url=f"redis://127.0.0.1:{redis_port}/0",
+        metrics_port=port,
+        x_api_url="http://127.0.0.1:9",
+    )
     proc = spawn(["worker", "--queues", "post", "--concurrency", "1"], env, "metrics-broker.log")
     broker: subprocess.Popen[bytes] | None = None
     try:

@@ -17,6 +17,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
+from bot.platform.sandbox.access import Credentials
 from bot.platform.sandbox.control import control_router
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import vocabulary_of
@@ -60,13 +61,16 @@ def create_app(
     *,
     limits: Mapping[str, int | RateLimit] | None = None,
     spec: str = CLASSIC.spec,
+    credentials: Credentials | None = None,
 ) -> FastAPI:
     """Build a sandbox app with its own in-memory store (at app.state.store).
 
     `limits` replaces X's default rate limit of some endpoints (a count keeps the 15-minute
     window); the store restores these defaults whenever faults are cleared. `spec` ("v2.159" or
     "v2.167") is the vocabulary of answers to requests whose query names neither (a create or a
-    delete, a lookup without fields); ValueError for another.
+    delete, a lookup without fields); ValueError for another. `credentials`
+    are the keys and tokens the X endpoints accept (the defaults XPlatform signs a sandbox's
+    requests with when it has none).
     """
     vocabulary = vocabulary_named(spec)
     store = Store(User(bot_user_id, bot_username, bot_name), limits)
@@ -77,6 +81,7 @@ def create_app(
     )
     app.state.store = store
     app.state.vocabulary = vocabulary
+    app.state.credentials = credentials or Credentials()
     app.include_router(x_router)
     app.include_router(control_router)
     app.add_exception_handler(RequestValidationError, invalid_control_request)

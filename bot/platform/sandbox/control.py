@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.params import ID_PATTERN
-from bot.platform.sandbox.records import Fault, Post, UnknownPost, UnknownUser
+from bot.platform.sandbox.records import Billing, Fault, Post, UnknownPost, UnknownUser
 from bot.platform.sandbox.render import XJSONResponse, format_time
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
@@ -119,6 +119,15 @@ class RateLimitIn(BaseModel):
     window_s: int = Field(ge=1)
 
 
+class UsageCapIn(BaseModel):
+    """Which of X's pay-per-use usage caps is reached (X's UsageCapExceededProblem)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    period: Literal["Daily", "Monthly"] = "Monthly"
+    scope: Literal["Account", "Product"] = "Product"
+
+
 class FaultIn(BaseModel):
     """Misbehaviour to inject into one X endpoint, or every one ("*")."""
 
@@ -136,6 +145,24 @@ class FaultIn(BaseModel):
         le=120_000,
         description="Answer this late after doing the work (a post is stored, then answered).",
     )
+    credits_depleted: bool = Field(
+        default=False,
+        description="Answer 402 CreditsDepleted (the pay-per-use account has no credits left)"
+        " until the fault is cleared.",
+    )
+    usage_capped: UsageCapIn | None = Field(
+        default=None,
+        description="Answer 429 usage-capped with this period and scope until the fault is"
+        " cleared (credits_depleted wins when both are set).",
+    )
+
+    def billing(self) -> Billing | None:
+        """The pay-per-use refusal this fault makes, if any."""
+        if self.credits_depleted:
+            return Billing("credits_depleted")
+        if self.usage_capped is not None:
+            return Billing("usage_capped", self.usage_capped.period, self.usage_capped.scope)
+        return None
 
 
 class StatsOut(BaseModel):
@@ -291,6 +318,7 @@ def set_fault(request: Request, body: FaultIn) -> dict[str, FaultIn]:
             rate_limit=RateLimit(limit.limit, limit.window_s) if limit else None,
             seed=body.seed,
             hold_ms=body.hold_ms,
+            billing=body.billing(),
         ),
     )
     return _faults(store_of(request).faults())
@@ -314,10 +342,19 @@ def _faults(faults: Mapping[str, Fault]) -> dict[str, FaultIn]:
                 "rate_limit": vars(f.rate_limit) if f.rate_limit else None,
                 "seed": f.seed,
                 "hold_ms": f.hold_ms,
+                **_billing_fields(f.billing),
             }
         )
         for name, f in faults.items()
     }
+
+
+def _billing_fields(billing: Billing | None) -> dict[str, object]:
+    if billing is None:
+        return {}
+    if billing.kind == "credits_depleted":
+        return {"credits_depleted": True}
+    return {"usage_capped": {"period": billing.period, "scope": billing.scope}}
 
 
 @control_router.get("/limits")

@@ -10,6 +10,7 @@ from bot.platform.sandbox.limits import RateLimit
 from bot.platform.snowflake import snowflake_ms
 
 __all__ = [
+    "Billing",
     "DuplicateContent",
     "Fault",
     "NotAuthor",
@@ -79,6 +80,16 @@ class Page:
 
 
 @dataclass(frozen=True)
+class Billing:
+    """A pay-per-use refusal: "credits_depleted" (402) or "usage_capped" (429, with X's
+    period, Daily or Monthly, and scope, Account or Product)."""
+
+    kind: str
+    period: str = "Monthly"
+    scope: str = "Product"
+
+
+@dataclass(frozen=True)
 class Fault:
     """Misbehaviour injected into an endpoint."""
 
@@ -88,6 +99,7 @@ class Fault:
     rate_limit: RateLimit | None = None
     seed: int = 0
     hold_ms: int = 0
+    billing: Billing | None = None
 
 
 @dataclass(frozen=True)
@@ -104,6 +116,7 @@ class Ticket:
     # X's daily windows beside the 15-minute one (posting): scope ("user", "app") to
     # (limit, remaining, reset).
     daily: tuple[tuple[str, int, int, int], ...] = ()
+    billing: Billing | None = None  # the account cannot pay for this request
 
     def headers(self) -> dict[str, str]:
         """Return X's rate-limit headers for this request."""

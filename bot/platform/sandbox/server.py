@@ -7,6 +7,7 @@ from collections.abc import Mapping
 import uvicorn
 from fastapi import FastAPI
 
+from bot.platform.sandbox.access import Credentials
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.store import Store
@@ -17,9 +18,16 @@ class SandboxServer(ThreadedServer):
     """A sandbox served by uvicorn in a daemon thread on a local port (0 picks a free one)."""
 
     def __init__(
-        self, app: FastAPI | None = None, *, host: str = "127.0.0.1", port: int = 0
+        self,
+        app: FastAPI | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        credentials: Credentials | None = None,
     ) -> None:
-        super().__init__(app or create_app(), host=host, port=port, health_path="/sandbox/health")
+        """Serve `app`, or a new sandbox accepting `credentials` (the defaults if None)."""
+        app = app or create_app(credentials=credentials)
+        super().__init__(app, host=host, port=port, health_path="/sandbox/health")
 
     @property
     def store(self) -> Store:
@@ -41,9 +49,12 @@ def main(
     bot_name: str = "Mention Bot",
     limits: Mapping[str, RateLimit] | None = None,
     spec: str = "v2.159",
+    credentials: Credentials | None = None,
 ) -> None:
     """Serve the sandbox in the foreground until interrupted (`mentionbot sandbox`); `limits`
     are the default rate limits, restored whenever faults are cleared; `spec` the vocabulary of
-    answers to requests that name neither."""
-    app = create_app(bot_user_id, bot_username, bot_name, limits=limits, spec=spec)
+    answers to requests that name neither; `credentials` what the X endpoints accept."""
+    app = create_app(
+        bot_user_id, bot_username, bot_name, limits=limits, spec=spec, credentials=credentials
+    )
     uvicorn.run(app, host=host, port=port, log_level="info")

@@ -406,6 +406,7 @@ class Store:
                 daily=tuple(
                     (scope, d.limit, d.limit - d.used, math.ceil(d.reset_at)) for scope, d in daily
                 ),
+                billing=fault.billing if allowed else None,
             )
 
     def _window(self, name: str, budget: RateLimit, now: float) -> _Window:

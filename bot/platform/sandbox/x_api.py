@@ -18,6 +18,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
+from bot.platform.sandbox.access import billing_response, refusal
 from bot.platform.sandbox.params import (
     ID_PATTERN,
     LOOKUP_PARAMS,
@@ -66,12 +67,21 @@ class XRoute(APIRoute):
         async def metered(request: Request) -> Response:
             store: Store = request.app.state.store
             words = vocabulary_of(request)
+            # X checks who is asking before anything else (no rate-limit headers either).
+            refused = refusal(
+                request.app.state.credentials, endpoint, request.headers.get("authorization"), words
+            )
+            if refused is not None:
+                store.record_status(endpoint, refused.status_code)
+                return refused
             ticket = store.admit(endpoint, time.time())
             if ticket.latency_s:
                 await asyncio.sleep(ticket.latency_s)
             response: Response
             if not ticket.allowed:
                 response = XJSONResponse(problem(429, vocabulary=words), status_code=429)
+            elif ticket.billing is not None:
+                response = billing_response(ticket.billing)
             elif ticket.error_status is not None:
                 status = ticket.error_status
                 response = XJSONResponse(problem(status, vocabulary=words), status_code=status)
@@ -251,7 +261,7 @@ class CreateTweet(BaseModel):
 
 @x_router.post("/2/tweets", name="create_tweet", status_code=201)
 def create_tweet(request: Request, body: CreateTweet) -> JSON:
-    """Post as the authenticated user (the bot); no OAuth check is made."""
+    """Post as the authenticated user (the bot)."""
     words = vocabulary_of(request)
     if not body.text:
         raise invalid_request(

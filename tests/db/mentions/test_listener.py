@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import httpx
 import pytest
+from prometheus_client import REGISTRY
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -444,3 +446,40 @@ def test_a_conversation_that_leaves_the_bot_out_is_skipped_before_generation(
     assert _outcome(db, invited) == ("queued", "accepted")
     assert _outcome(db, joined) == ("queued", "accepted")
     assert len(result.accepted) == 2
+
+
+@pytest.mark.parametrize(
+    ("kind", "fault", "status"),
+    [
+        ("credits_depleted", {"credits_depleted": True}, "402"),
+        ("usage_capped", {"usage_capped": {"period": "Monthly", "scope": "Product"}}, "429"),
+    ],
+)
+def test_pay_per_use_pauses_reading_and_it_resumes_by_itself(
+    sandbox: Any, db: Any, bot_user: dict[str, str], kind: str, fault: Any, status: str
+) -> None:
+    before = [numbered_mention(sandbox.url, i) for i in range(4)]
+    httpx.post(
+        f"{sandbox.url}/sandbox/faults", json={"endpoint": "mentions", **fault}, timeout=10
+    ).raise_for_status()
+    meanwhile = [numbered_mention(sandbox.url, i) for i in range(4, 7)]
+    platform = XPlatform.from_settings(Settings(x_api_url=sandbox.url, credits_probe_s=1.0))
+    listener = Listener(platform, db, Recorder(), bot_user["id"], page_size=5)
+    paused = listener.poll_once()
+    assert (paused.new, paused.complete) == (0, False)
+    assert 0.5 < paused.wait_s <= 1.0  # the next poll comes at the probe time, not before
+    assert listener.poll_once().new == 0  # too early to probe: X is not asked again
+    stats = httpx.get(f"{sandbox.url}/sandbox/stats", timeout=10).json()
+    assert stats["statuses"]["mentions"] == {status: 1}
+    gauge = {"endpoint": "mentions", "reason": kind}
+    assert REGISTRY.get_sample_value("mentionbot_platform_credits_exhausted", gauge) == 1
+    with db() as s:
+        cursor = s.get(ListenerCursor, bot_user["id"])
+        assert cursor is None or (cursor.newest_id, cursor.gap_until_id) == (None, None)
+    httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
+    time.sleep(1.1)
+    resumed = listener.poll_once()
+    assert resumed.complete and resumed.new == 7
+    with db() as s:
+        assert set(s.scalars(select(Mention.platform_post_id))) == set(before + meanwhile)
+    assert REGISTRY.get_sample_value("mentionbot_platform_credits_exhausted", gauge) == 0

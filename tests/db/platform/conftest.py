@@ -1,5 +1,6 @@
 """A sandbox of its own for the sandbox's tests (their faults and resets stay here), and a
-client for it that starts every test from an empty store."""
+client for it (signed with the sandbox's default credentials) that starts every test from an
+empty store."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import Store
+from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +23,7 @@ def server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def http(server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=server.url, timeout=10) as client:
+    with httpx.Client(base_url=server.url, timeout=10, headers=SANDBOX_AUTH) as client:
         client.post("/sandbox/reset").raise_for_status()
         yield client
 

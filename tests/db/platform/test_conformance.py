@@ -23,6 +23,7 @@ from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.vocabulary import CLASSIC, POSTS, Vocabulary
+from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER
 from tests.fixtures.spec import (
     SPEC_VERSIONS,
     document,
@@ -92,6 +93,7 @@ SCENARIOS = (
     "400 bad id to delete", "403 duplicate", "403 reply to deleted", "403 not yours",
     "404 unknown endpoint", "404 wrong method", "429 rate limited", "503 injected",
     "500 injected on create", "lookup of a protected author's post", "403 reply not allowed",
+    "401 bad credentials", "403 app-only bearer posting",
 )  # fmt: skip
 
 
@@ -239,6 +241,11 @@ def refusals(call: Call, http: httpx.Client, words: Words) -> None:
     http.post("/sandbox/faults", json=failing).raise_for_status()
     call("500 injected on create", "POST", "/2/tweets", status=500, json={"text": "fine"})
     http.delete("/sandbox/faults").raise_for_status()
+    wrong = {"Authorization": "Bearer not-the-token"}
+    call("401 bad credentials", "GET", MENTIONS, status=401, params=fields, headers=wrong)
+    app_only = {"text": "as the app"}
+    call("403 app-only bearer posting", "POST", "/2/tweets", status=403, json=app_only,
+         headers=SANDBOX_BEARER)  # fmt: skip
 
 
 def drive(http: httpx.Client, store: Store, words: Words) -> dict[str, httpx.Response]:
@@ -265,7 +272,7 @@ def sandbox(request: pytest.FixtureRequest) -> Iterator[tuple[httpx.Client, Stor
     spec: str = request.param
     with (
         SandboxServer(create_app(spec=spec)) as server,
-        httpx.Client(base_url=server.url, timeout=10) as http,
+        httpx.Client(base_url=server.url, timeout=10, headers=SANDBOX_AUTH) as http,
     ):
         yield http, server.store, WORDS[spec]
 

@@ -15,6 +15,7 @@ from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import MENTIONS_REACH_BACK, Store
 from bot.platform.snowflake import snowflake_ms
+from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
@@ -347,7 +348,7 @@ def test_concurrent_creates_get_unique_increasing_ids(server: SandboxServer) -> 
 
     def worker(n: int) -> None:
         try:
-            with httpx.Client(base_url=server.url, timeout=10) as client:
+            with httpx.Client(base_url=server.url, timeout=10, headers=SANDBOX_AUTH) as client:
                 got = per_thread.setdefault(n, [])
                 for i in range(20):
                     response = client.post("/2/tweets", json={"text": f"t{n}-{i}"})

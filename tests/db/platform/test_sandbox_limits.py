@@ -19,6 +19,7 @@ from bot.cli import app as cli_app
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.limits import RateLimit
 from bot.platform.sandbox.server import SandboxServer
+from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
@@ -36,7 +37,7 @@ def test_clearing_faults_restores_the_limits_the_sandbox_was_started_with() -> N
     limits: dict[str, int | RateLimit] = {"create_tweet": RateLimit(300, 60), "mentions": 1000}
     with (
         SandboxServer(create_app(limits=limits)) as server,
-        httpx.Client(base_url=server.url, timeout=10) as http,
+        httpx.Client(base_url=server.url, timeout=10, headers=SANDBOX_AUTH) as http,
     ):
         listed = http.get("/sandbox/limits").json()
         assert listed["create_tweet"] == {"limit": 300, "window_s": 60}
@@ -92,7 +93,7 @@ def sandbox_process() -> Iterator[str]:
 
 
 def test_the_command_takes_the_limits_and_restores_them(sandbox_process: str) -> None:
-    with httpx.Client(base_url=sandbox_process, timeout=10) as http:
+    with httpx.Client(base_url=sandbox_process, timeout=10, headers=SANDBOX_AUTH) as http:
         assert http.get("/sandbox/limits").json()["mentions"] == {"limit": 450, "window_s": 60}
         limit, reset_in = limit_and_window(http.get(MENTIONS))
         assert limit == 450 and 55 <= reset_in <= 61

@@ -52,7 +52,7 @@ def test_a_deleted_mention_is_gone_and_a_reply_to_it_refused(
     mention = seed(http, "mentions", "21", "is this true?")
     assert http.delete(f"/sandbox/posts/{mention}").json() == {"deleted": True}
     assert x.get_posts([mention]) == []
-    body = http.get("/2/tweets", params={"ids": mention}, headers={"Authorization": "Bearer t"})
+    body = http.get("/2/tweets", params={"ids": mention})
     assert body.json()["errors"][0]["title"] == "Not Found Error"
     with pytest.raises(TargetGone):
         x.create_reply("Too late.", mention)

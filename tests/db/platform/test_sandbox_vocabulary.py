@@ -18,6 +18,7 @@ from bot.cli import app as cli_app
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import Store
+from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
@@ -53,7 +54,7 @@ def posts_server() -> Iterator[SandboxServer]:
 
 @pytest.fixture
 def posts_http(posts_server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=posts_server.url, timeout=10) as client:
+    with httpx.Client(base_url=posts_server.url, timeout=10, headers=SANDBOX_AUTH) as client:
         client.post("/sandbox/reset").raise_for_status()
         yield client
 

@@ -22,12 +22,14 @@ import pytest
 import requests
 import tweepy
 
+from bot.platform.sandbox.access import DEFAULT_KEY
 from bot.platform.sandbox.app import create_app
 from bot.platform.sandbox.limits import DEFAULT_LIMITS
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.sandbox.store import Store
 from bot.platform.sandbox.text import mentioned_usernames
 from bot.platform.x import RedirectSession
+from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 RECORDINGS = Path(
     os.environ.get("MENTIONBOT_X_RECORDINGS")
@@ -39,10 +41,11 @@ PLACEHOLDER_AUTHOR = ("2244994945", "TwitterDev")
 # X added edit_history_tweet_ids to every post object on 2022-09-29, after the create recording
 # (2021-11); X's create answers carry it now, so the sandbox sends it: expected, checked, dropped.
 KNOWN_DRIFT = {("POST", "/2/tweets"): ("data", "edit_history_tweet_ids")}
+# The sandbox's default credentials (it checks the consumer key and the access token).
 DUMMY_OAUTH1 = {
-    "consumer_key": "ck",
+    "consumer_key": DEFAULT_KEY,
     "consumer_secret": "cs",
-    "access_token": "at",
+    "access_token": DEFAULT_KEY,
     "access_token_secret": "ats",
 }
 
@@ -258,7 +261,7 @@ def test_recorded_exchanges_over_http(sandbox: tuple[SandboxServer, list[dict[st
                 request["method"],
                 target,
                 json=request["body"],
-                headers={"Authorization": 'OAuth oauth_consumer_key="ck"'},
+                headers=SANDBOX_AUTH,
             )
             body = answer.json()
             check_answer(exchange, answer.status_code, dict(answer.headers), body)
@@ -336,7 +339,10 @@ DESIGN_FIELDS: dict[str, list[str]] = {
 
 @pytest.fixture
 def bot_sandbox() -> Iterator[tuple[tweepy.Client, httpx.Client]]:
-    with SandboxServer() as server, httpx.Client(base_url=server.url, timeout=10) as http:
+    with (
+        SandboxServer() as server,
+        httpx.Client(base_url=server.url, timeout=10, headers=SANDBOX_AUTH) as http,
+    ):
         client = tweepy.Client(**DUMMY_OAUTH1)
         client.session = RedirectSession(server.url)
         yield client, http

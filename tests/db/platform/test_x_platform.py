@@ -19,6 +19,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.sandbox.server import SandboxServer
 from bot.platform.x import XPlatform
 from bot.settings import Settings
+from tests.fixtures.factories.platform import SANDBOX_BEARER
 
 BOT_ID = "1000000000000000001"
 
@@ -63,7 +64,7 @@ def test_a_lone_surrogate_from_x_never_reaches_postgres(
     # X's JSON can carry an unpaired \udc01 escape (the control API refuses one, so seed as X).
     sandbox.store.upsert_user("42", "alice", "Al\ud800ice", "Premium")
     post = sandbox.store.add_post("42", "@mentionbot is \udc01 this true?")
-    raw = httpx.get(f"{sandbox.url}/2/tweets/{post.id}").content
+    raw = httpx.get(f"{sandbox.url}/2/tweets/{post.id}", headers=SANDBOX_BEARER).content
     assert b"is \\udc01 this" in raw
     # What tweepy hands us: requests' json() keeps the surrogate in a str no UTF-8 can carry.
     assert "\udc01" in json.loads(raw)["data"]["text"]
