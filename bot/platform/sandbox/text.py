@@ -3,6 +3,7 @@ text, and the well-formed Unicode X accepts."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 
@@ -60,10 +61,34 @@ MAX_WEIGHTED_LENGTH = 280
 
 def shortened(text: str) -> str | None:
     """What X puts in `text` for a post over 280 weighted characters (its start, up to the
-    limit; the whole text is in `note_tweet.text`), or None when the text fits."""
+    limit, its links as t.co ones; the whole text is in `note_tweet.text`), or None when the
+    text fits."""
     if len(text) <= MAX_WEIGHTED_LENGTH // 2 and "." not in text:
         return None  # at most 2 per character, and no room for a link's fixed 23
     parsed = twitter_text.parse_tweet(text)
     if parsed.weightedLength <= MAX_WEIGHTED_LENGTH:
         return None
-    return text[: parsed.validRangeEnd + 1].rstrip()
+    return tco_links(text[: parsed.validRangeEnd + 1].rstrip())
+
+
+_TCO_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+
+
+def tco(url: str) -> str:
+    """A t.co link for a URL, the same one every time (10 characters of its hash)."""
+    n = int.from_bytes(hashlib.sha256(url.encode("utf-8", "surrogatepass")).digest()[:8], "big")
+    code = ""
+    for _ in range(10):
+        n, digit = divmod(n, len(_TCO_ALPHABET))
+        code += _TCO_ALPHABET[digit]
+    return f"https://t.co/{code}"
+
+
+def tco_links(text: str) -> str:
+    """Every link in a text as X writes it in `text`: wrapped in t.co."""
+    out, last = [], 0
+    for found in twitter_text.extract_urls_with_indices(text):
+        start, end = found["indices"]
+        out += [text[last:start], tco(found["url"])]
+        last = end
+    return "".join(out) + text[last:]

@@ -261,3 +261,13 @@ def test_quotes_and_reposts_carry_their_referenced_post(http: httpx.Client) -> N
         "/sandbox/mentions", json={"author_id": "5", "username": "g", "text": "x", "quote_of": "9"}
     )
     assert missing.status_code == 404
+
+
+def test_a_long_posts_shortened_text_carries_its_links_as_t_co(http: httpx.Client) -> None:
+    text = "@mentionbot read https://example.com/report first. " + LONG
+    post = seed(http, "mentions", "lina", text)
+    short = http.get(f"/2/tweets/{post['id']}").json()["data"]["text"]
+    assert "https://example.com/report" not in short
+    assert short.startswith("@mentionbot read https://t.co/") and len(short.split()[2]) == 23
+    full = http.get(f"/2/tweets/{post['id']}", params={"tweet.fields": "note_tweet"}).json()
+    assert full["data"]["note_tweet"]["text"] == post["text"]  # the whole text, as written
