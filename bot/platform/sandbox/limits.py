@@ -33,7 +33,7 @@ DAILY_WINDOWS: Mapping[str, tuple[str, int]] = {
     name: (scope, limit) for windows in DAILY_LIMITS.values() for name, scope, limit in windows
 }
 ENDPOINTS: tuple[str, ...] = (*DEFAULT_LIMITS, *DAILY_WINDOWS)
-_SPEC = re.compile(r"(?P<endpoint>[a-z_]+)=(?P<limit>[0-9]+)(?:/(?P<window>[0-9]+))?")
+_SPEC = re.compile(r"(?P<endpoint>[a-z0-9_]+)=(?P<limit>[0-9]+)(?:/(?P<window>[0-9]+))?")
 
 
 @dataclass(frozen=True)

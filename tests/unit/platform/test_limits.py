@@ -56,3 +56,8 @@ def test_defaults_are_xs_figures_with_the_overrides_on_top() -> None:
         default_limits({"timeline": 5})
     with pytest.raises(ValueError, match="limit >= 0 and window_s >= 1"):
         RateLimit(1, 0)
+
+
+def test_posting_daily_windows_parse_with_a_day_by_default() -> None:
+    assert parse_limit("create_tweet_user_24h=5") == ("create_tweet_user_24h", RateLimit(5, 86_400))
+    assert parse_limit("create_tweet_app_24h=7/60") == ("create_tweet_app_24h", RateLimit(7, 60))
