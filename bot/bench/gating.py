@@ -1,8 +1,10 @@
 """`mentionbot bench gating`: how many mentions the gate decides a second, on real Postgres.
 
 Each worker thread loops for the given time over one transaction that does what the listener
-does for a fresh mention: upsert its author, `decide()` it, store the mention with its reason
-(and the upsell reply when there is one), commit. The mix is modelled on a busy account:
+does with a page of fresh mentions (`--page`, 1 by default: one mention per transaction):
+upsert the authors, decide the page, store the mentions with their reasons (and the upsell
+replies), commit. A decision's latency is its transaction's: with `--page 100` a mention
+waits for its whole page. The mix is modelled on a busy account:
 mostly premium users spread over many accounts, some premium_plus, free users (an upsell
 once, then not_subscribed), a few hot users who run into their hourly quota, replies piling
 up in popular threads (thread_cap), other bots looping in a conversation (loop) and a little
@@ -37,7 +39,7 @@ from bot.bench.scratch import BenchError, scratch_database, seed_history
 from bot.db.base import utcnow
 from bot.db.engine import make_engine
 from bot.mentions.gating import GatingRules
-from bot.mentions.ingest import store_decided, upsert_author
+from bot.mentions.ingest import PollResult, ingest
 from bot.mentions.schema import Mention
 from bot.platform.protocol import Author, Post
 from bot.platform.snowflake import snowflake_at
@@ -135,20 +137,15 @@ def _author(kind: str, n: int, subscription_type: str | None) -> Author:
     )
 
 
-def decide_one(
-    session: Session,
-    author: Author,
-    post: Post,
-    tier_policies: dict[str, Policy],
-    rules: GatingRules,
-) -> str:
-    """One mention, as the listener's ingest handles it, in the caller's transaction."""
-    now = utcnow()
-    user_row = upsert_author(session, author)
-    stored = store_decided(session, post, user_row, author, BOT_USER_ID, rules, tier_policies, now)
-    if stored is None:
-        raise BenchError(f"post {post.id} was stored twice")
-    return stored.decision.reason
+def decide_page(
+    session: Session, batch: list[tuple[Author, Post]], rules: GatingRules
+) -> PollResult:
+    """A page of mentions, as the listener's ingest handles it, in the caller's transaction."""
+    authors = {author.platform_id: author for author, _ in batch}
+    result = ingest(session, [post for _, post in batch], authors, BOT_USER_ID, rules)
+    if result.new != len(batch):
+        raise BenchError(f"{len(batch) - result.new} of a page of {len(batch)} stored twice")
+    return result
 
 
 @dataclass
@@ -175,6 +172,7 @@ class BenchResult:
     errors: int
     reasons: dict[str, int]
     history: int = 0
+    page: int = 1  # mentions per transaction; the latencies are a transaction's
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON the CLI prints."""
@@ -184,6 +182,7 @@ class BenchResult:
             "p99_ms": round(self.p99_ms, 2),
             "over_quota": self.over_quota,
             "workers": self.workers,
+            "page": self.page,
             "seconds": round(self.seconds, 2),
             "decisions": self.decisions,
             "reasons": dict(sorted(self.reasons.items())),
@@ -257,10 +256,13 @@ def run(
     on_status: Callable[[str], None] | None = None,
     seed: int = 0,
     mix: Mix | None = None,
+    page: int = 1,
 ) -> BenchResult:
     """Run the benchmark in a scratch database beside `database_url`."""
-    if workers < 1 or seconds <= 0 or history < 0:
-        raise BenchError("workers must be at least 1, seconds above 0, history 0 or more")
+    if workers < 1 or seconds <= 0 or history < 0 or not 1 <= page <= 100:
+        raise BenchError(
+            "workers must be at least 1, seconds above 0, history 0 or more, page 1 to 100"
+        )
     status = on_status or (lambda _message: None)
     status("creating and migrating a scratch database")
     with scratch_database(database_url) as (url, name):
@@ -270,7 +272,7 @@ def run(
                 status(f"seeding {history:,} old mentions")
                 seed_history(engine, history)
             status(f"{workers} workers warming up")
-            result = _run(engine, name, workers, seconds, on_progress, seed, mix)
+            result = _run(engine, name, workers, seconds, on_progress, seed, mix, page)
             return replace(result, history=history)
         finally:
             engine.dispose()
@@ -281,10 +283,10 @@ class _Workers:
     """The benchmark's worker threads: each warms up, waits at the barrier, then loops."""
 
     engine: Engine
-    tier_policies: dict[str, Policy]
     count: int
     seed: int
     mix: Mix | None
+    page: int = 1
     rules: GatingRules = field(default_factory=GatingRules)
     stop: threading.Event = field(default_factory=threading.Event)
 
@@ -300,10 +302,10 @@ class _Workers:
         workload = Workload(self.seed * 1000 + i, self.post_ids, self.mix)
         mine = self.stats[i]
 
-        def once() -> str:
-            author, post = workload.next()
+        def once() -> Counter[str]:
+            batch = [workload.next() for _ in range(self.page)]
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
-                return decide_one(s, author, post, self.tier_policies, self.rules)
+                return decide_page(s, batch, self.rules).reasons
 
         try:
             for _ in range(WARMUP_PER_WORKER):  # connections opened, statements compiled
@@ -315,16 +317,16 @@ class _Workers:
         while not self.stop.is_set():
             started = clock()
             try:
-                reason = once()
+                reasons = once()
             except Exception as exc:
                 mine.errors[type(exc).__name__] += 1
                 continue
             mine.latencies.append(clock() - started)
-            mine.reasons[reason] += 1
+            mine.reasons.update(reasons)
 
     def done(self) -> int:
         """Decisions so far."""
-        return sum(len(st.latencies) for st in self.stats)
+        return sum(len(st.latencies) for st in self.stats) * self.page
 
     def run_for(self, seconds: float, on_progress: Progress | None) -> float:
         """Start the threads, let them loop for `seconds` after warm-up; the time they ran."""
@@ -350,10 +352,11 @@ def _run(
     on_progress: Progress | None,
     seed: int,
     mix: Mix | None,
+    page: int,
 ) -> BenchResult:
     with Session(engine) as s:
         tier_policies = policies(s)
-    pool = _Workers(engine, tier_policies, workers, seed, mix)
+    pool = _Workers(engine, workers, seed, mix, page)
     elapsed = pool.run_for(seconds, on_progress)
     latencies = sorted(lat for st in pool.stats for lat in st.latencies)
     reasons: Counter[str] = Counter()
@@ -364,8 +367,8 @@ def _run(
         database=name,
         workers=workers,
         seconds=elapsed,
-        decisions=len(latencies),
-        decisions_per_s=len(latencies) / elapsed,
+        decisions=len(latencies) * page,
+        decisions_per_s=len(latencies) * page / elapsed,
         p50_ms=_percentile(latencies, 0.50) * 1000,
         p99_ms=_percentile(latencies, 0.99) * 1000,
         max_ms=(latencies[-1] * 1000) if latencies else 0.0,
@@ -373,4 +376,5 @@ def _run(
         counter_mismatch=mismatch,
         errors=sum(sum(st.errors.values()) for st in pool.stats),
         reasons=dict(reasons),
+        page=page,
     )

@@ -99,9 +99,12 @@ def bench_gating(
     history: Annotated[
         int, typer.Option(help="Old mentions in the tables first (production-like size).")
     ] = 100_000,
+    page: Annotated[
+        int, typer.Option(help="Mentions per transaction, as a listener's page (1 to 100).")
+    ] = 1,
     as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
 ) -> None:
-    """decide() under load, in a scratch database beside MENTIONBOT_DATABASE_URL (Postgres)."""
+    """The gate under load, in a scratch database beside MENTIONBOT_DATABASE_URL (Postgres)."""
     from rich.console import Console
 
     from bot.bench.scratch import BenchError
@@ -110,7 +113,7 @@ def bench_gating(
     console = Console(stderr=True)
     try:
         result = _gating_with_progress(
-            settings.database_url, workers, seconds, console, history=history
+            settings.database_url, workers, seconds, console, history=history, page=page
         )
     except BenchError as exc:
         console.print(f"[red]bench gating: {exc}[/red]")
@@ -126,7 +129,13 @@ def bench_gating(
 
 
 def _gating_with_progress(
-    database_url: str, workers: int, seconds: float, console: Console, *, history: int
+    database_url: str,
+    workers: int,
+    seconds: float,
+    console: Console,
+    *,
+    history: int,
+    page: int = 1,
 ) -> BenchResult:
     """The gating bench with a progress line and a summary on `console` (stderr)."""
     from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
@@ -150,7 +159,13 @@ def _gating_with_progress(
             progress.update(task, completed=elapsed)
 
         result = gating.run(
-            database_url, workers, seconds, history=history, on_progress=tick, on_status=status
+            database_url,
+            workers,
+            seconds,
+            history=history,
+            on_progress=tick,
+            on_status=status,
+            page=page,
         )
         status(f"{result.decisions:,} decisions, {result.decisions_per_s:,.0f}/s")
         progress.update(task, completed=seconds)
@@ -160,7 +175,7 @@ def _gating_with_progress(
         f"{result.decisions_per_s:,.0f} decisions/s, p50 {result.p50_ms:.1f} ms, "
         f"p99 {result.p99_ms:.1f} ms, over_quota {result.over_quota}, errors {result.errors} "
         f"({'meets' if meets else 'misses'} the target of {target:,}/s with "
-        f"p99 <= {p99:.0f} ms; {workers} workers, {history:,} old mentions)"
+        f"p99 <= {p99:.0f} ms; {workers} workers, pages of {page}, {history:,} old mentions)"
     )
     console.print("reasons: " + ", ".join(f"{k} {v:,}" for k, v in sorted(result.reasons.items())))
     return result

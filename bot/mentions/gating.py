@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
@@ -22,6 +23,10 @@ _HANDLE = re.compile(r"(?<![\w@])@\w{1,15}")
 # The handles X puts before a reply's text, when the platform did not say where they end.
 _LEADING_HANDLES = re.compile(r"\s*(?:@\w{1,15}(?:\s+|$))+")
 _QUOTA_REASONS = {"hour": Reason.QUOTA_HOUR, "day": Reason.QUOTA_DAY}
+# A mention in these states has (or will have) an answer: an edit chain's one answer, and
+# what the per-thread cap counts (with TAKEN_ON's reasons).
+ANSWERING = (MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED)
+TAKEN_ON = Mention.status.in_(ANSWERING) & Mention.reason.in_([Reason.ACCEPTED, Reason.ANSWERED])
 
 
 @dataclass(frozen=True)
@@ -56,6 +61,25 @@ class Decision:
     quota_taken: bool = False
 
 
+class Facts(Protocol):
+    """What decide() needs to know beyond the post, and the units it takes.
+
+    Two implementations: `SessionFacts` asks the database for each mention (the reference,
+    one mention at a time), and `bot.mentions.page.PageFacts` reads a whole page's facts
+    in a few set-based statements and keeps the page's own effects in memory. The rules
+    themselves, and their order, exist once: in decide_with().
+    """
+
+    def chain_answered(self, root: str) -> bool: ...
+    def root_stored(self, root: str) -> bool: ...
+    def tier(self, user_id: int) -> str: ...
+    def looping(self, post: Post, user_id: int, rules: GatingRules) -> bool: ...
+    def claim_upsell(self, user_id: int, policy: Policy) -> bool: ...
+    def answered_in(self, conversation_id: str) -> int: ...
+    def token_budget_spent(self, tier: str, budget: int) -> bool: ...
+    def take_quota(self, user_id: int, policy: Policy) -> str | None: ...
+
+
 def decide(
     session: Session,
     post: Post,
@@ -66,14 +90,29 @@ def decide(
     tier_policies: dict[str, Policy],
     now: datetime,
 ) -> Decision:
-    """Decide one mention inside the listener's transaction (cheapest checks first)."""
+    """Decide one mention inside the caller's transaction, asking the database as it goes."""
+    facts = SessionFacts(session, now)
+    user_id = user.id if user is not None else None
+    return decide_with(facts, post, author, user_id, bot_user_id, rules, tier_policies)
+
+
+def decide_with(
+    facts: Facts,
+    post: Post,
+    author: Author | None,
+    user: int | None,
+    bot_user_id: str,
+    rules: GatingRules,
+    tier_policies: dict[str, Policy],
+) -> Decision:
+    """The rules, cheapest checks first; the first that applies gives the reason."""
     if post.author_id == bot_user_id:
         return Decision(False, Reason.OWN_POST)
     if post.repost_of is not None:
         return Decision(False, Reason.REPOST)
-    if post.edit_root is not None and _chain_answered(session, post.edit_root):
+    if post.edit_root is not None and facts.chain_answered(post.edit_root):
         return Decision(False, Reason.EDITED_AFTER_REPLY)
-    if _replies_restricted(session, post):
+    if _replies_restricted(facts, post):
         return Decision(False, Reason.REPLIES_RESTRICTED)
     if author is None or user is None:
         return Decision(False, Reason.UNKNOWN_AUTHOR)
@@ -81,16 +120,16 @@ def decide(
         return Decision(False, Reason.EMPTY)
     if len(post.text) > MAX_MENTION_CHARS:
         return Decision(False, Reason.TOO_LONG)
-    tier = effective_tier(session, user, now)
+    tier = facts.tier(user)
     if tier == BLOCKED:
         return Decision(False, Reason.BLOCKED, tier=tier)
     if len(_HANDLE.findall(written_text(post))) > rules.spam_max_mentions:
         return Decision(False, Reason.SPAM, tier=tier)
-    if _looping(session, post, user, rules, now):
+    if facts.looping(post, user, rules):
         return Decision(False, Reason.LOOP, tier=tier)
     policy = policy_for(tier_policies, tier)
     if not policy.answered:
-        if policy.upsell_text and _claim_upsell(session, user.id, policy, now):
+        if policy.upsell_text and facts.claim_upsell(user, policy):
             return Decision(
                 False,
                 Reason.UPSELL,
@@ -99,40 +138,19 @@ def decide(
                 upsell_text=policy.upsell_text,
             )
         return Decision(False, Reason.NOT_SUBSCRIBED, tier=tier)
-    if post.conversation_id and _answered_in(session, post.conversation_id) >= rules.thread_cap:
+    if post.conversation_id and facts.answered_in(post.conversation_id) >= rules.thread_cap:
         return Decision(False, Reason.THREAD_CAP, tier=tier)
     # Before the quota, so a tier out of tokens costs the user no unit. Workers count tokens
     # after generating: mentions accepted before the budget ran out may still overshoot it.
-    if quotas.token_budget_spent(session, tier, policy.daily_token_budget, now):
+    if facts.token_budget_spent(tier, policy.daily_token_budget):
         return Decision(False, Reason.TOKEN_BUDGET, tier=tier)
-    spent = quotas.take_reply_quota(
-        session, user.id, policy.replies_per_hour, policy.replies_per_day, now
-    )
+    spent = facts.take_quota(user, policy)
     if spent is not None:
         return Decision(False, _QUOTA_REASONS[spent], tier=tier)
     return Decision(True, Reason.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
 
 
-# Whitespace and invisible format characters: a post that is only these and handles asks
-# nothing.
-_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2069\u202a-\u202e\ufeff\u00ad]+")
-
-
-# A chain member in these states has (or will have) the chain's one answer.
-_ANSWERING = (MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED)
-
-
-def _chain_answered(session: Session, root: str) -> bool:
-    """Whether a version of this edit chain is answered or on its way to an answer (an edit
-    appears again after since_id with a new id: the same question must not cost twice)."""
-    in_chain = or_(Mention.platform_post_id == root, Mention.edit_root_id == root)
-    found = session.scalar(
-        select(Mention.id).where(in_chain, Mention.status.in_(_ANSWERING)).limit(1)
-    )
-    return found is not None
-
-
-def _replies_restricted(session: Session, post: Post) -> bool:
+def _replies_restricted(facts: Facts, post: Post) -> bool:
     """Whether X would refuse our reply (its 403 "Reply to this conversation is not
     allowed..."): the conversation limits who may reply and its first post did not mention
     the bot. A mention that is that first post did; otherwise the first post is one of our
@@ -141,9 +159,103 @@ def _replies_restricted(session: Session, post: Post) -> bool:
     if post.reply_settings in (None, "everyone") or post.in_reply_to_post_id is None:
         return False
     root = post.conversation_id
-    if root is None:
-        return True
-    return session.scalar(select(Mention.id).where(Mention.platform_post_id == root)) is None
+    return root is None or not facts.root_stored(root)
+
+
+class SessionFacts:
+    """The facts of one mention, each read from the database when decide() asks."""
+
+    def __init__(self, session: Session, now: datetime) -> None:
+        self.session, self.now = session, now
+
+    def chain_answered(self, root: str) -> bool:
+        """Whether a version of this edit chain is answered or on its way to an answer (an
+        edit appears again after since_id with a new id: the same question must not cost
+        twice)."""
+        in_chain = or_(Mention.platform_post_id == root, Mention.edit_root_id == root)
+        found = self.session.scalar(
+            select(Mention.id).where(in_chain, Mention.status.in_(ANSWERING)).limit(1)
+        )
+        return found is not None
+
+    def root_stored(self, root: str) -> bool:
+        found = self.session.scalar(select(Mention.id).where(Mention.platform_post_id == root))
+        return found is not None
+
+    def _user(self, user_id: int) -> PlatformUser:
+        user = self.session.get(PlatformUser, user_id)
+        if user is None:
+            raise LookupError(f"platform user {user_id} is not stored")
+        return user
+
+    def tier(self, user_id: int) -> str:
+        return effective_tier(self.session, self._user(user_id), self.now)
+
+    def looping(self, post: Post, user_id: int, rules: GatingRules) -> bool:
+        """An account (often another bot) mentioning us too fast in one conversation cools
+        down."""
+        user = self._user(user_id)
+        if user.cooldown_until is not None and user.cooldown_until > self.now:
+            return True
+        if not post.conversation_id:
+            return False
+        recent = self.session.scalar(
+            select(func.count())
+            .select_from(Mention)
+            .where(
+                Mention.author_id == user.id,
+                Mention.conversation_id == post.conversation_id,
+                Mention.received_at > loop_since(self.now),
+            )
+        )
+        if (recent or 0) >= rules.loop_max_per_minute:
+            user.cooldown_until = self.now + timedelta(seconds=rules.loop_cooldown_s)
+            self.session.flush()
+            return True
+        return False
+
+    def claim_upsell(self, user_id: int, policy: Policy) -> bool:
+        """At most one upsell per user per period: a guarded update, safe under concurrency."""
+        since = self.now - timedelta(days=policy.upsell_every_days)
+        claimed = self.session.execute(
+            update(PlatformUser)
+            .where(
+                PlatformUser.id == user_id,
+                or_(PlatformUser.last_upsell_at.is_(None), PlatformUser.last_upsell_at < since),
+            )
+            .values(last_upsell_at=self.now)
+            .returning(PlatformUser.id)
+        ).first()
+        return claimed is not None
+
+    def answered_in(self, conversation_id: str) -> int:
+        """Mentions the bot took on in this conversation (the per-thread reply cap)."""
+        count = self.session.scalar(
+            select(func.count())
+            .select_from(Mention)
+            .where(Mention.conversation_id == conversation_id, TAKEN_ON)
+        )
+        return int(count or 0)
+
+    def token_budget_spent(self, tier: str, budget: int) -> bool:
+        return quotas.token_budget_spent(self.session, tier, budget, self.now)
+
+    def take_quota(self, user_id: int, policy: Policy) -> str | None:
+        return quotas.take_reply_quota(
+            self.session, user_id, policy.replies_per_hour, policy.replies_per_day, self.now
+        )
+
+
+def loop_since(now: datetime) -> datetime:
+    """Mentions received after this count towards the loop limit (a minute; when we read
+    them: a backlog read at once after listener downtime can look like a burst, post times
+    would be more exact)."""
+    return now - timedelta(seconds=60)
+
+
+# Whitespace and invisible format characters: a post that is only these and handles asks
+# nothing.
+_INVISIBLE = re.compile(r"[\s\u200b-\u200f\u2060-\u2069\u202a-\u202e\ufeff\u00ad]+")
 
 
 def _says_nothing(post: Post) -> bool:
@@ -164,65 +276,3 @@ def written_text(post: Post) -> str:
         found = _LEADING_HANDLES.match(post.text)
         return post.text[found.end() :] if found else post.text
     return post.text
-
-
-def _looping(
-    session: Session, post: Post, user: PlatformUser, rules: GatingRules, now: datetime
-) -> bool:
-    """An account (often another bot) mentioning us too fast in one conversation cools down."""
-    if user.cooldown_until is not None and user.cooldown_until > now:
-        return True
-    if not post.conversation_id:
-        return False
-    recent = (
-        session.scalar(
-            select(func.count())
-            .select_from(Mention)
-            .where(
-                Mention.author_id == user.id,
-                Mention.conversation_id == post.conversation_id,
-                # When we read them (known limitation: a backlog read at once after
-                # listener downtime can look like a burst; post times would be more exact).
-                Mention.received_at > now - timedelta(seconds=60),
-            )
-        )
-        or 0
-    )
-    if recent >= rules.loop_max_per_minute:
-        user.cooldown_until = now + timedelta(seconds=rules.loop_cooldown_s)
-        session.flush()
-        return True
-    return False
-
-
-def _answered_in(session: Session, conversation_id: str) -> int:
-    """Mentions the bot took on in this conversation (the per-thread reply cap)."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Mention)
-            .where(
-                Mention.conversation_id == conversation_id,
-                Mention.status.in_(
-                    [MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED]
-                ),
-                Mention.reason.in_([Reason.ACCEPTED, Reason.ANSWERED]),
-            )
-        )
-        or 0
-    )
-
-
-def _claim_upsell(session: Session, user_id: int, policy: Policy, now: datetime) -> bool:
-    """At most one upsell per user per period: a guarded update, safe under concurrency."""
-    since = now - timedelta(days=policy.upsell_every_days)
-    claimed = session.execute(
-        update(PlatformUser)
-        .where(
-            PlatformUser.id == user_id,
-            or_(PlatformUser.last_upsell_at.is_(None), PlatformUser.last_upsell_at < since),
-        )
-        .values(last_upsell_at=now)
-        .returning(PlatformUser.id)
-    ).first()
-    return claimed is not None

@@ -1,28 +1,36 @@
 """Storing what the listener read: authors, mentions with their decision, the upsell, the cursor.
 
 Everything here runs in the caller's transaction (the listener's poll): a mention, its
-decision, the quota unit it took and the cursor are committed together or not at all.
+decision, the quota unit it took and the cursor are committed together or not at all. A
+page of mentions is decided and stored in a handful of statements, whatever its size: the
+authors in one upsert, the facts the gate needs in one query each (bot/mentions/page.py),
+every quota unit in one guarded statement, the mentions in one insert, the upsell replies
+in another.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
+from collections import Counter
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import datetime, timedelta
+from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.base import utcnow
 from bot.db.dialect import insert_for
-from bot.mentions.gating import Decision, GatingRules, decide
+from bot.mentions.gating import Decision, GatingRules, decide_with
+from bot.mentions.page import PageFacts, PageUser, status_of
 from bot.mentions.schema import ListenerCursor, Mention, PlatformUser
 from bot.metrics import DECISIONS
 from bot.platform.protocol import Author, Post
 from bot.platform.snowflake import snowflake_time
 from bot.replies.schema import Reply
-from bot.subscribers.tiers import Policy, policies
+from bot.subscribers import quotas
+from bot.subscribers.tiers import policies
 from bot.vocab import MentionStatus, Moderation, ReplyStatus
 from models.text import strip_control_chars
 
@@ -40,63 +48,137 @@ class PollResult:
     upsells: list[int] = field(default_factory=list)
     upsell_priorities: dict[int, int] = field(default_factory=dict)
     ignored: int = 0
+    reasons: Counter[str] = field(default_factory=Counter)
     complete: bool = True
     wait_s: float = 0.0
 
 
-def upsert_author(session: Session, author: Author) -> int:
-    """Insert or refresh a platform user; returns its row id."""
-    values = {
-        "platform_id": author.platform_id,
-        # Postgres rejects NUL in text: one such post must never block the whole poll.
-        "username": strip_control_chars(author.username)[:64],
-        "display_name": strip_control_chars(author.name)[:128],
-        "subscription_type": author.subscription_type,
-        "verified_type": author.verified_type,
-        "updated_at": utcnow(),
+# An ORM bulk insert leaves out the None values (for the columns' defaults) and so splits the
+# rows into one statement per pattern of Nones; a page's rows go in one INSERT instead.
+ONE_STATEMENT = {"render_nulls": True}
+# An author's row is rewritten when X describes them differently, or at most this often
+# (updated_at is when we last saw them, to the hour). An unchanged row is only read: an
+# upsert would lock it (Postgres locks a conflicting row even when DO UPDATE's WHERE skips
+# it), and two listeners whose pages share an author would queue on that lock.
+SEEN_EVERY = timedelta(hours=1)
+_AUTHOR_FIELDS = ("username", "display_name", "subscription_type", "verified_type")
+
+
+def upsert_authors(session: Session, authors: Sequence[Author]) -> dict[str, PageUser]:
+    """Store or refresh these platform users: the new ones in one insert, the changed ones
+    in one update, in id order (concurrent listeners take row locks in the same order);
+    {platform id: its row}."""
+    now = utcnow()
+    values: dict[str, dict[str, Any]] = {
+        a.platform_id: {
+            # Postgres rejects NUL in text: one such post must never block the whole poll.
+            "username": strip_control_chars(a.username)[:64],
+            "display_name": strip_control_chars(a.name)[:128],
+            "subscription_type": a.subscription_type,
+            "verified_type": a.verified_type,
+        }
+        for a in authors
     }
-    stmt = insert_for(session, PlatformUser).values(**values)
-    stmt = stmt.on_conflict_do_update(
-        index_elements=["platform_id"],
-        set_={k: stmt.excluded[k] for k in values if k != "platform_id"},
-    ).returning(PlatformUser.id)
-    return int(session.execute(stmt).scalar_one())
+    if not values:
+        return {}
+    found = _read_users(session, values)
+    if missing := sorted(pid for pid in values if pid not in found):
+        rows = [{"platform_id": pid, **values[pid], "updated_at": now} for pid in missing]
+        stmt = insert_for(session, PlatformUser).on_conflict_do_nothing(
+            index_elements=["platform_id"]
+        )
+        session.execute(stmt, rows, execution_options=ONE_STATEMENT)
+        found.update(_read_users(session, missing))  # another listener's, when it won
+    stale = sorted(
+        (found[pid][0].id, pid)
+        for pid in values
+        if found[pid][1] != tuple(values[pid].values()) or found[pid][2] < now - SEEN_EVERY
+    )
+    if stale:
+        rows = [{"id": uid, **values[pid], "updated_at": now} for uid, pid in stale]
+        session.execute(update(PlatformUser), rows)
+    users = {pid: user for pid, (user, _, _) in found.items()}
+    for _, pid in stale:  # the tier follows what X says now
+        users[pid] = replace(users[pid], subscription_type=values[pid]["subscription_type"])
+    return users
+
+
+def _read_users(
+    session: Session, platform_ids: Collection[str]
+) -> dict[str, tuple[PageUser, tuple[Any, ...], datetime]]:
+    """{platform id: (its row, its fields as _AUTHOR_FIELDS orders them, updated_at)}."""
+    rows = session.execute(
+        select(
+            PlatformUser.platform_id,
+            PlatformUser.id,
+            PlatformUser.subscription_type,
+            PlatformUser.last_upsell_at,
+            PlatformUser.cooldown_until,
+            *(getattr(PlatformUser, f) for f in _AUTHOR_FIELDS),
+            PlatformUser.updated_at,
+        ).where(PlatformUser.platform_id.in_(platform_ids))
+    ).tuples()
+    return {
+        pid: (PageUser(uid, sub, upsell, cool), tuple(rest[:-1]), rest[-1])
+        for pid, uid, sub, upsell, cool, *rest in rows
+    }
+
+
+def upsert_author(session: Session, author: Author) -> int:
+    """Insert or refresh one platform user; returns its row id."""
+    return upsert_authors(session, [author])[author.platform_id].id
+
+
+def mention_values(
+    post: Post, author_row: int, decision: Decision, now: datetime
+) -> dict[str, Any]:
+    """A new mention's row, in the state its decision puts it in."""
+    status = status_of(decision)
+    stamp = {
+        MentionStatus.QUEUED: "queued_at",
+        MentionStatus.ANSWERED: "answered_at",
+        MentionStatus.IGNORED: "ignored_at",
+    }[status]
+    return {
+        "platform_post_id": post.id,
+        "author_id": author_row,
+        "text": strip_control_chars(post.text),
+        "conversation_id": post.conversation_id,
+        "in_reply_to_post_id": post.in_reply_to_post_id,
+        "edit_root_id": post.edit_root,
+        "quoted_post_id": post.quoted_post_id,
+        "status": status,
+        "reason": decision.reason,
+        "tier": decision.tier,
+        "priority": decision.priority,
+        "quota_at": now if decision.quota_taken else None,
+        "posted_at": post.created_at or snowflake_time(post.id),
+        "received_at": now,
+        stamp: now,
+    }
+
+
+def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> dict[str, int]:
+    """Store new mentions in one statement; {post id: row id} of those not stored already."""
+    if not rows:
+        return {}
+    # One statement shape for every row: the state stamps a row leaves out are None.
+    stamps = {"queued_at": None, "answered_at": None, "ignored_at": None}
+    stmt = (
+        insert_for(session, Mention)
+        .on_conflict_do_nothing(index_elements=["platform_post_id"])
+        .returning(Mention.platform_post_id, Mention.id)
+    )
+    full = [{**stamps, **row} for row in rows]
+    found = session.execute(stmt, full, execution_options=ONE_STATEMENT).tuples()
+    return {post_id: int(mention_id) for post_id, mention_id in found}
 
 
 def insert_mention(
     session: Session, post: Post, author_row: int, decision: Decision, now: datetime
 ) -> int | None:
-    """Store a mention in the state its decision puts it in; None if it was stored already."""
-    if decision.accepted:
-        status, stamps = MentionStatus.QUEUED, {"queued_at": now}
-    elif decision.upsell_text:
-        status, stamps = MentionStatus.ANSWERED, {"answered_at": now}
-    else:
-        status, stamps = MentionStatus.IGNORED, {"ignored_at": now}
-    stmt = (
-        insert_for(session, Mention)
-        .values(
-            platform_post_id=post.id,
-            author_id=author_row,
-            text=strip_control_chars(post.text),
-            conversation_id=post.conversation_id,
-            in_reply_to_post_id=post.in_reply_to_post_id,
-            edit_root_id=post.edit_root,
-            quoted_post_id=post.quoted_post_id,
-            status=status,
-            reason=decision.reason,
-            tier=decision.tier,
-            priority=decision.priority,
-            quota_at=now if decision.quota_taken else None,
-            posted_at=post.created_at or snowflake_time(post.id),
-            received_at=now,
-            **stamps,
-        )
-        .on_conflict_do_nothing(index_elements=["platform_post_id"])
-        .returning(Mention.id)
-    )
-    mention_id = session.execute(stmt).scalar_one_or_none()
-    return int(mention_id) if mention_id is not None else None
+    """Store one mention in the state its decision puts it in; None if it was stored already."""
+    return insert_mentions(session, [mention_values(post, author_row, decision, now)]).get(post.id)
 
 
 def upsell_text(template: str, username: str) -> str:
@@ -104,20 +186,26 @@ def upsell_text(template: str, username: str) -> str:
     return template.replace("{username}", username)
 
 
-def insert_upsell(session: Session, mention_id: int, text: str, now: datetime) -> int:
-    """The operator's upsell text as the mention's one reply (no model involved)."""
-    reply = Reply(
-        mention_id=mention_id,
-        text=text,
-        status=ReplyStatus.APPROVED,
-        model="upsell",
-        moderation=Moderation.AUTO,
-        created_at=now,
-        approved_at=now,
-    )
-    session.add(reply)
-    session.flush()
-    return reply.id
+def insert_upsells(session: Session, texts: dict[int, str], now: datetime) -> dict[int, int]:
+    """The operator's upsell texts as their mentions' one reply (no model involved), in one
+    statement; {mention id: reply id}."""
+    if not texts:
+        return {}
+    rows = [
+        {
+            "mention_id": mention_id,
+            "text": text,
+            "status": ReplyStatus.APPROVED,
+            "model": "upsell",
+            "moderation": Moderation.AUTO,
+            "created_at": now,
+            "approved_at": now,
+        }
+        for mention_id, text in sorted(texts.items())
+    ]
+    stmt = insert(Reply).returning(Reply.mention_id, Reply.id)
+    found = session.execute(stmt, rows, execution_options=ONE_STATEMENT).tuples()
+    return {int(m): int(r) for m, r in found}
 
 
 @dataclass(frozen=True)
@@ -129,35 +217,9 @@ class Stored:
     upsell_reply_id: int | None
 
 
-def store_decided(
-    session: Session,
-    post: Post,
-    author_row: int,
-    author: Author | None,
-    bot_user_id: str,
-    rules: GatingRules,
-    tier_policies: dict[str, Policy],
-    now: datetime,
-) -> Stored | None:
-    """Decide a new mention and store it (with its upsell reply) under a savepoint.
-
-    `author` is None when the platform did not describe the author. Returns None when another
-    listener stored the mention first: its decision, and the quota unit it took, are then
-    rolled back with the duplicate insert.
-    """
-    user = session.get(PlatformUser, author_row) if author is not None else None
-    savepoint = session.begin_nested()
-    decision = decide(session, post, author, user, bot_user_id, rules, tier_policies, now)
-    mention_id = insert_mention(session, post, author_row, decision, now)
-    if mention_id is None:
-        savepoint.rollback()
-        return None
-    reply_id = None
-    if decision.upsell_text and author is not None:
-        text = upsell_text(decision.upsell_text, author.username)
-        reply_id = insert_upsell(session, mention_id, text, now)
-    savepoint.commit()
-    return Stored(mention_id, decision, reply_id)
+# A page is decided again from a fresh read when a concurrent listener got in first: it
+# stored one of its mentions, took the last units of a counter, or claimed an upsell.
+STORE_ATTEMPTS = 5
 
 
 def ingest(
@@ -166,29 +228,111 @@ def ingest(
     authors: dict[str, Author],
     bot_user_id: str,
     rules: GatingRules | None = None,
+    now: datetime | None = None,
 ) -> PollResult:
-    """Store new mentions with their decision; duplicates are skipped by the unique key."""
+    """Decide and store the new mentions among `posts` as one page (bot/mentions/page.py);
+    duplicates are skipped by the unique key."""
     result = PollResult(fetched=len(posts))
-    rules = rules or GatingRules()
-    author_rows: dict[str, int] = {}
-    now = utcnow()
-    tier_policies = policies(session)
-    seen = _stored(session, posts)
-    # Oldest first, so row ids follow platform order.
-    for post in sorted(posts, key=lambda p: int(p.id)):
-        if post.id in seen:
-            continue
-        known = authors.get(post.author_id or "")
-        author = known or Author(
-            platform_id=post.author_id or "0", username=f"id{post.author_id or 0}"
-        )
-        if author.platform_id not in author_rows:
-            author_rows[author.platform_id] = upsert_author(session, author)
-        row = author_rows[author.platform_id]
-        stored = store_decided(session, post, row, known, bot_user_id, rules, tier_policies, now)
+    page = Page(session, authors, bot_user_id, rules or GatingRules(), now or utcnow())
+    for _ in range(STORE_ATTEMPTS):
+        seen = _stored(session, posts)
+        # Oldest first, so row ids follow platform order (and decisions, page order).
+        new = sorted({p.id: p for p in posts if p.id not in seen}.values(), key=lambda p: int(p.id))
+        stored = page.store(new)
         if stored is not None:
-            _count(result, stored, post)
+            break
+    else:
+        raise RuntimeError(f"could not store a page of {len(posts)} mentions")
+    for post, one in stored:
+        _count(result, one, post)
     return result
+
+
+class Page:
+    """Deciding and storing pages of mentions in the caller's transaction."""
+
+    def __init__(
+        self,
+        session: Session,
+        authors: dict[str, Author],
+        bot_user_id: str,
+        rules: GatingRules,
+        now: datetime,
+    ) -> None:
+        self.session, self.authors = session, authors
+        self.bot_user_id, self.rules, self.now = bot_user_id, rules, now
+        self.tier_policies = policies(session)
+
+    def _author(self, post: Post) -> Author:
+        """The platform's description, or a placeholder row for an author it did not give."""
+        pid = post.author_id or "0"
+        return self.authors.get(pid) or Author(platform_id=pid, username=f"id{pid}")
+
+    def store(self, posts: list[Post]) -> list[tuple[Post, Stored]] | None:
+        """Decide `posts` in order and store them under a savepoint; None (rolled back) when
+        another listener stored one of them first, or a counter would pass its limit."""
+        if not posts:
+            return []
+        s, now = self.session, self.now
+        users = upsert_authors(s, [self._author(p) for p in posts])
+        savepoint = s.begin_nested()
+        by_row = {u.id: replace(u) for u in users.values()}  # the decisions change copies
+        facts = PageFacts(s, posts, by_row, self.tier_policies, now)
+        decided = []
+        for post in posts:
+            row = users[self._author(post).platform_id].id
+            known = post.author_id is not None and post.author_id in self.authors
+            decision = decide_with(facts, post, self.authors.get(post.author_id or ""),
+                                   row if known else None, self.bot_user_id, self.rules,
+                                   self.tier_policies)  # fmt: skip
+            facts.note(post, row, decision)
+            decided.append((post, row, decision))
+        ids = {}
+        if quotas.take_many(s, facts.units(), now):
+            ids = insert_mentions(s, [mention_values(p, r, d, now) for p, r, d in decided])
+        if len(ids) < len(posts) or not _apply_user_changes(s, facts, now):
+            savepoint.rollback()
+            return None
+        texts = {
+            ids[p.id]: upsell_text(d.upsell_text, self.authors[p.author_id or ""].username)
+            for p, _, d in decided
+            if d.upsell_text
+        }
+        replies = insert_upsells(s, texts, now)
+        savepoint.commit()
+        return [(p, Stored(ids[p.id], d, replies.get(ids[p.id]))) for p, _, d in decided]
+
+
+def _apply_user_changes(session: Session, facts: PageFacts, now: datetime) -> bool:
+    """The upsells claimed and the cool-downs started while deciding the page; False when
+    another listener claimed one of those upsells first (the caller rolls back)."""
+    if facts.upsells:
+        claimed = session.execute(
+            update(PlatformUser)
+            .where(PlatformUser.id.in_(facts.upsells), _upsell_due(facts))
+            .values(last_upsell_at=now)
+            .returning(PlatformUser.id)
+        ).all()
+        if len(claimed) < len(facts.upsells):
+            return False
+    for user_id in sorted(facts.cooled):
+        session.execute(
+            update(PlatformUser)
+            .where(PlatformUser.id == user_id)
+            .values(cooldown_until=facts.users[user_id].cooldown_until)
+        )
+    return True
+
+
+def _upsell_due(facts: PageFacts) -> ColumnElement[bool]:
+    """The guard of an upsell claim: the row still holds what the page read (no listener
+    claimed it meanwhile)."""
+    return or_(
+        *(
+            (PlatformUser.id == user_id) & PlatformUser.last_upsell_at.is_not_distinct_from(was)
+            for user_id, was in sorted(facts.upsell_was.items())
+        )
+    )
 
 
 def _stored(session: Session, posts: Sequence[Post]) -> set[str]:
@@ -212,6 +356,7 @@ def _count(result: PollResult, stored: Stored, post: Post) -> None:
     decision = stored.decision
     DECISIONS.labels(reason=decision.reason).inc()
     result.new += 1
+    result.reasons[decision.reason] += 1
     if decision.accepted:
         result.accepted.append(stored.mention_id)
         result.priorities[stored.mention_id] = decision.priority or 0
@@ -221,7 +366,8 @@ def _count(result: PollResult, stored: Stored, post: Post) -> None:
             result.upsell_priorities[stored.upsell_reply_id] = decision.priority
     else:
         result.ignored += 1
-    log.info(
+    # Debug: the decision is on the row, and the poll logs each reason's count.
+    log.debug(
         "mention.received",
         mention_id=stored.mention_id,
         post_id=post.id,

@@ -229,6 +229,7 @@ class Listener:
                 new=result.new,
                 accepted=len(result.accepted),
                 ignored=result.ignored,
+                reasons=dict(result.reasons),
             )
         return result
 

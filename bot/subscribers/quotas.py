@@ -9,6 +9,8 @@ SQLite (3.35+) run the same statement.
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from sqlalchemy import bindparam, select, text, update
@@ -44,6 +46,59 @@ def take(session: Session, key: str, window_s: int, limit: int, now: datetime) -
     start = window_start(now, window_s)
     row = session.execute(_TAKE, {"key": key, "start": start, "limit": limit}).first()
     return row is not None
+
+
+def used_many(
+    session: Session, keys: Collection[str], window_s: int, now: datetime
+) -> dict[str, int]:
+    """Units used in the current window, for each of these keys that has a counter."""
+    if not keys:
+        return {}
+    rows = session.execute(
+        select(RateCounter.key, RateCounter.used).where(
+            RateCounter.key.in_(keys), RateCounter.window_start == window_start(now, window_s)
+        )
+    )
+    return {key: int(used) for key, used in rows.tuples()}
+
+
+@dataclass(frozen=True)
+class Units:
+    """`n` units of `key`'s budget of `limit` in the window of `window_s` that holds now."""
+
+    key: str
+    window_s: int
+    n: int
+    limit: int
+
+
+def take_many(session: Session, wants: Sequence[Units], now: datetime) -> bool:
+    """Take every one of `wants` in one guarded statement, or report that one did not fit.
+
+    The page gate (bot/mentions/page.py) counts its units in memory from counters it read
+    with the users' rows locked; this statement is the guard that no count ever passes its
+    limit even so: a want that does not fit is neither inserted nor updated, and then False
+    tells the caller to roll its savepoint back. Keys in sorted order, so two takers lock
+    shared rows in the same order.
+    """
+    if not wants:
+        return True
+    rows, params = [], {}
+    for i, want in enumerate(sorted(wants, key=lambda w: (w.key, w.window_s))):
+        rows.append(f"(:k{i}, :s{i}, :n{i}, :l{i})")
+        params.update({f"k{i}": want.key, f"n{i}": want.n, f"l{i}": want.limit})
+        params[f"s{i}"] = window_start(now, want.window_s)
+    # Only numbered placeholders are formatted in; every value is a bound parameter.
+    stmt = text(
+        f"WITH v (key, window_start, n, lim) AS (VALUES {', '.join(rows)}) "  # noqa: S608
+        "INSERT INTO rate_counters (key, window_start, used) "
+        "SELECT key, window_start, n FROM v WHERE n <= lim "
+        "ON CONFLICT (key, window_start) DO UPDATE SET used = rate_counters.used + excluded.used "
+        "WHERE rate_counters.used + excluded.used <= (SELECT lim FROM v "
+        "WHERE v.key = excluded.key AND v.window_start = excluded.window_start) "
+        "RETURNING key"
+    ).bindparams(*(bindparam(f"s{i}", type_=UTCDateTime()) for i in range(len(rows))))
+    return len(session.execute(stmt, params).all()) == len(wants)
 
 
 def give_back(session: Session, key: str, window_s: int, taken_at: datetime) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -67,14 +68,32 @@ def active_override(session: Session, user_id: int, now: datetime) -> TierOverri
     ).first()
 
 
+def active_overrides(
+    session: Session, user_ids: Collection[int], now: datetime
+) -> dict[int, TierOverride]:
+    """The newest override in force for each of these users that has one (one query)."""
+    if not user_ids:
+        return {}
+    rows = session.scalars(
+        select(TierOverride)
+        .where(TierOverride.user_id.in_(user_ids), active(now))
+        .order_by(TierOverride.id)
+    )
+    return {row.user_id: row for row in rows}  # ascending ids: the newest one wins
+
+
 def effective_tier(session: Session, user: TieredUser, now: datetime | None = None) -> str:
     """An active override's tier (or BLOCKED), else the platform's."""
-    override = active_override(session, user.id, now or utcnow())
+    return resolve_tier(active_override(session, user.id, now or utcnow()), user.subscription_type)
+
+
+def resolve_tier(override: TierOverride | None, subscription_type: str | None) -> str:
+    """The tier an override in force gives (or BLOCKED), else the one X's value gives."""
     if override is not None:
         if override.action == OverrideAction.BLOCK:
             return BLOCKED
         return parse_tier(str(override.tier))
-    return tier_from_subscription(user.subscription_type)
+    return tier_from_subscription(subscription_type)
 
 
 @dataclass(frozen=True)
