@@ -38,6 +38,7 @@ from tests.fixtures.factories.subscribers import force_policy
 RULES = GatingRules(thread_cap=3, loop_max_per_minute=3, loop_cooldown_s=600, spam_max_mentions=4)
 PAGES = 12
 PAGE_SIZE = 60
+HOUR = timedelta(hours=1)
 
 
 @pytest.fixture()
@@ -93,8 +94,8 @@ def _world(s: Session) -> World:
         add_mention(s, looper, conversation_id=w.convs["loop"], received_at=NOW)
     (other,) = w.add(s, "other", "Premium")
     for _ in range(2):  # one short of the thread cap
-        busy = {"conversation_id": w.convs["busy"], "received_at": NOW - timedelta(hours=1)}
-        add_mention(s, other, status=MentionStatus.QUEUED, reason="accepted", **busy)
+        busy: dict[str, Any] = {"conversation_id": w.convs["busy"], "reason": "accepted"}
+        add_mention(s, other, status=MentionStatus.QUEUED, received_at=NOW - HOUR, **busy)
     add_mention(s, other, w.convs["open"], received_at=NOW - timedelta(hours=2))
     w.answered_root = add_mention(s, other, received_at=NOW - timedelta(hours=3)).platform_post_id
     s.flush()
