@@ -26,6 +26,11 @@ MENTIONS_INGESTED = Counter(
     "mentionbot_mentions_ingested_total",
     "New mentions the listener stored; each is decided once (mentionbot_decisions_total).",
 )
+LISTENER_POLLS = Counter("mentionbot_listener_polls_total", "Polls of the mentions timeline.")
+LISTENER_PAGES = Counter(
+    "mentionbot_listener_pages_total",
+    "Mentions timeline pages read (each a billed read on X): a quiet timeline costs one a poll.",
+)
 LISTENER_POLL_ERRORS = Counter(
     "mentionbot_listener_poll_errors_total", "Polls that failed with an unexpected error."
 )
@@ -110,8 +115,10 @@ class Heartbeat:
 LISTENER = Heartbeat("listener")
 
 
-def listener_polled(fetched: int, new: int, next_poll_within_s: float) -> None:
+def listener_polled(fetched: int, new: int, pages: int, next_poll_within_s: float) -> None:
     """A poll completed (bot/mentions/listener.py)."""
+    LISTENER_POLLS.inc()
+    LISTENER_PAGES.inc(pages)
     MENTIONS_FETCHED.inc(fetched)
     MENTIONS_INGESTED.inc(new)
     LISTENER.beat(next_poll_within_s)

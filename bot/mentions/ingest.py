@@ -51,6 +51,18 @@ class PollResult:
     reasons: Counter[str] = field(default_factory=Counter)
     complete: bool = True
     wait_s: float = 0.0
+    pages: int = 0  # timeline pages read (the listener's poll)
+
+    def add(self, other: PollResult) -> None:
+        """Count a page's result into the poll's."""
+        self.fetched += other.fetched
+        self.new += other.new
+        self.accepted += other.accepted
+        self.priorities.update(other.priorities)
+        self.upsells += other.upsells
+        self.upsell_priorities.update(other.upsell_priorities)
+        self.ignored += other.ignored
+        self.reasons.update(other.reasons)
 
 
 # An ORM bulk insert leaves out the None values (for the columns' defaults) and so splits the

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from datetime import timedelta
 
 import structlog
@@ -19,10 +19,9 @@ from bot.mentions.ingest import PollResult, advance_cursor, ingest
 from bot.mentions.schema import ListenerCursor, Mention
 from bot.platform.protocol import (
     AuthFailed,
-    Author,
     CreditsExhausted,
+    MentionsPage,
     Platform,
-    Post,
     RateLimited,
     TransientPlatformError,
 )
@@ -40,40 +39,31 @@ Gap = tuple[str | None, str]  # (since_id, until_id): a part of the timeline not
 
 
 @dataclass
-class _Read:
-    """What one paging run fetched, and whether it reached the end."""
+class _Run:
+    """One paging run over part of the timeline: how it went, page by page."""
 
-    posts: list[Post] = field(default_factory=list)
-    authors: dict[str, Author] = field(default_factory=dict)
+    start: str | None  # its since_id
+    until: str | None
+    fresh: bool  # new posts (the cursor moves) rather than an earlier poll's gap
     complete: bool = True
     wait_s: float = 0.0
     pages: int = 0
+    oldest: str | None = None
 
-    def newest(self) -> str | None:
-        return max((p.id for p in self.posts), key=int, default=None)
-
-    def oldest(self) -> str | None:
-        return min((p.id for p in self.posts), key=int, default=None)
-
-
-def next_gap(
-    since: str | None, gap: Gap | None, back: _Read | None, fresh: _Read | None
-) -> Gap | None:
-    """The unread part of the timeline after this poll.
-
-    X pages newest first, so a run cut short (page cap, rate limit) has read the newest
-    posts and left (its since_id, the oldest post it read) unread. The cursor still moves to
-    the newest post read, and the next polls read the gap (`back`, with since_id/until_id)
-    before anything new, until it closes: each poll continues where the last one stopped.
-    """
-    if back is not None and gap is not None:
-        if not back.complete:
-            oldest = back.oldest()
-            return gap if oldest is None else (gap[0], oldest)
-        gap = None
-    if fresh is not None and not fresh.complete and (oldest := fresh.oldest()) is not None:
-        return (since, oldest)
-    return gap
+    def gap_after(self, page: MentionsPage) -> tuple[str | None, str | None]:
+        """The unread part once `page` is stored: X pages newest first, so while pages are
+        left, (this run's since_id, the oldest post read so far) is unread; the next poll
+        reads it first if this one stops (page cap, rate limit, crash). (None, None): no gap.
+        """
+        if page.posts:
+            oldest = min((p.id for p in page.posts), key=int)
+            if self.oldest is None or int(oldest) < int(self.oldest):
+                self.oldest = oldest
+        if page.next_token and self.oldest is not None:
+            return (self.start, self.oldest)
+        if page.next_token and self.until is not None:
+            return (self.start, self.until)
+        return (None, None)
 
 
 class Listener:
@@ -151,87 +141,97 @@ class Listener:
             return 0.0
         return max(0.0, rl.reset_at - self.clock()) + 1.0
 
-    def _read(self, since_id: str | None, until_id: str | None, max_pages: int) -> _Read:
-        """Page through the timeline between the ids, as far as budget and X allow."""
-        read = _Read()
+    def _pages(self, run: _Run, max_pages: int) -> Iterator[MentionsPage]:
+        """The run's pages, newest first, as far as budget and X allow (recorded on `run`)."""
         token: str | None = None
         for _ in range(max_pages):
             if not self._take_read_budget():
                 # Our own budget model (the same fixed windows as the posting budget) says
                 # wait; X's headers may say so too, and _pace() takes the later of the two.
-                read.complete = False
-                read.wait_s = READ_WINDOW_S - self.clock() % READ_WINDOW_S + 1.0
-                log.info("listener.read_budget_spent", wait_s=round(read.wait_s, 1))
-                break
+                run.complete = False
+                run.wait_s = READ_WINDOW_S - self.clock() % READ_WINDOW_S + 1.0
+                log.info("listener.read_budget_spent", wait_s=round(run.wait_s, 1))
+                return
             try:
                 page = self.platform.mentions(
                     self.bot_user_id,
-                    since_id=since_id,
-                    until_id=until_id,
+                    since_id=run.start,
+                    until_id=run.until,
                     pagination_token=token,
                     max_results=self.page_size,
                 )
             except RateLimited as exc:
-                read.complete = False
-                read.wait_s = max(0.0, exc.reset_at - self.clock()) + 1.0
-                log.warning("listener.rate_limited", wait_s=round(read.wait_s, 1))
-                break
+                run.complete = False
+                run.wait_s = max(0.0, exc.reset_at - self.clock()) + 1.0
+                log.warning("listener.rate_limited", wait_s=round(run.wait_s, 1))
+                return
             except CreditsExhausted as exc:
                 # Pay-per-use: X reads nothing until the account can pay. Poll again at the
                 # probe time (the platform logs the pause once and answers meanwhile).
-                read.complete = False
-                read.wait_s = max(0.0, exc.until - self.clock())
-                break
+                run.complete = False
+                run.wait_s = max(0.0, exc.until - self.clock())
+                return
             except TransientPlatformError as exc:
-                read.complete = False
-                read.wait_s = self.poll_interval_s
+                run.complete = False
+                run.wait_s = self.poll_interval_s
                 log.warning("listener.platform_error", error=str(exc))
-                break
-            read.pages += 1
-            read.posts.extend(page.posts)
-            read.authors.update(page.authors)
+                return
+            run.pages += 1
+            yield page
             token = page.next_token
             if not token:
-                break
-        else:
-            # The page cap, with pages left: the rest is a gap for the next polls.
-            read.complete = token is None
-        return read
+                return
+        run.complete = False  # the page cap, with pages left: a gap for the next polls
 
-    def poll_once(self) -> PollResult:
-        """Fetch every new page, commit mentions + cursor together, then send tasks."""
-        since, gap = self.cursor()
-        back = self._read(gap[0], gap[1], self.max_pages) if gap is not None else None
-        fresh: _Read | None = None
-        if back is None or (back.complete and back.pages < self.max_pages):
-            fresh = self._read(since, None, self.max_pages - (back.pages if back else 0))
-        new_gap = next_gap(since, gap, back, fresh)
-        read = _merged(back or _Read(), fresh or _Read())
+    def _store(self, run: _Run, page: MentionsPage, total: PollResult) -> None:
+        """One page: its mentions, the cursor and the gap committed together, then its tasks
+        sent, so generation starts while the rest of a burst is still being read."""
+        gap = run.gap_after(page)
+        newest = max((p.id for p in page.posts), key=int, default=None) if run.fresh else None
         with transaction(self.sessions) as s:
-            result = ingest(s, read.posts, read.authors, self.bot_user_id, self.rules)
-            # The newest post read moves the cursor, mentions and cursor commit together.
-            changed = (new_gap or (None, None)) if new_gap != gap else None
-            advance_cursor(s, self.bot_user_id, fresh.newest() if fresh else None, changed)
+            result = ingest(s, page.posts, page.authors, self.bot_user_id, self.rules)
+            advance_cursor(s, self.bot_user_id, newest, gap)
         # Only after commit: a worker must never see a task for a row it cannot read.
         if result.accepted:
             self.sender.send_generate(result.accepted, result.priorities)
         if result.upsells:
             self.sender.send_post(result.upsells, result.upsell_priorities)
-        result.complete = read.complete and new_gap is None
-        result.wait_s = max(read.wait_s, self._pace())
+        total.add(result)
+
+    def poll_once(self) -> PollResult:
+        """Read an earlier poll's gap first, then new posts, storing each page as it comes."""
+        since, gap = self.cursor()
+        total = PollResult()
+        runs = []
+        if gap is not None:
+            runs.append(_Run(gap[0], gap[1], fresh=False))
+        runs.append(_Run(since, None, fresh=True))
+        budget = self.max_pages
+        for run in runs:
+            for page in self._pages(run, budget):
+                self._store(run, page, total)
+            budget -= run.pages
+            total.pages += run.pages
+            total.complete = total.complete and run.complete
+            total.wait_s = max(total.wait_s, run.wait_s)
+            if not run.complete or budget <= 0:
+                total.complete = total.complete and run.fresh and run.complete
+                break
+        total.wait_s = max(total.wait_s, self._pace())
         metrics.listener_polled(
-            result.fetched, result.new, max(self.poll_interval_s, result.wait_s)
+            total.fetched, total.new, total.pages, max(self.poll_interval_s, total.wait_s)
         )
-        if result.new:
+        if total.new:
             log.info(
                 "listener.poll",
-                fetched=result.fetched,
-                new=result.new,
-                accepted=len(result.accepted),
-                ignored=result.ignored,
-                reasons=dict(result.reasons),
+                fetched=total.fetched,
+                new=total.new,
+                pages=total.pages,
+                accepted=len(total.accepted),
+                ignored=total.ignored,
+                reasons=dict(total.reasons),
             )
-        return result
+        return total
 
     def resend_queued(self) -> int:
         """Send tasks again for every queued mention (run at start-up).
@@ -273,13 +273,3 @@ class Listener:
                 wait = self.poll_interval_s
             stop.wait(wait)
         log.info("listener.stop")
-
-
-def _merged(back: _Read, fresh: _Read) -> _Read:
-    return _Read(
-        posts=back.posts + fresh.posts,
-        authors={**back.authors, **fresh.authors},
-        complete=back.complete and fresh.complete,
-        wait_s=max(back.wait_s, fresh.wait_s),
-        pages=back.pages + fresh.pages,
-    )
