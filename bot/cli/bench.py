@@ -275,3 +275,72 @@ def bench_soak(
         typer.echo(json.dumps(result.as_dict()))
     if not result.drained:
         raise typer.Exit(1)
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    mentions: Annotated[int, typer.Option(help="Mentions in the burst (and the baseline).")] = 500,
+    concurrency: Annotated[int, typer.Option(help="The bare client's requests in flight.")] = 64,
+    max_tokens: Annotated[int, typer.Option(help="Reply tokens (both sides).")] = 64,
+    steady_mentions: Annotated[
+        int, typer.Option(help="Mentions of the below-capacity phase (at half raw_rps).")
+    ] = 100,
+    overload: Annotated[
+        float | None, typer.Option(help="Also a phase at this multiple of raw_rps, by tier.")
+    ] = None,
+    vllm_priority: Annotated[
+        bool, typer.Option(help="Start vLLM with --scheduling-policy priority.")
+    ] = True,
+    send_priority: Annotated[
+        bool, typer.Option(help="The worker sends the tier's priority to vLLM.")
+    ] = True,
+    generate_workers: Annotated[int, typer.Option(help="Generate worker processes.")] = 1,
+    engines: Annotated[int, typer.Option(help="vLLM servers (worker k uses server k).")] = 1,
+    drain_timeout: Annotated[float, typer.Option(help="Longest wait for a phase, s.")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The whole pipeline against the bare model server on the same prompts: raw_rps,
+    pipeline_rps, latency by tier, overhead by stage, CPU per reply (a scratch Postgres
+    database beside MENTIONBOT_DATABASE_URL, a Redis prefix of its own)."""
+    from contextlib import ExitStack
+
+    from rich.console import Console
+
+    from bot.bench.pipeline import Config, run
+    from bot.bench.scratch import BenchError, is_sqlite, scratch_database
+    from bot.cli.local_engine import local_engine
+
+    settings = load_settings()
+    console = Console(stderr=True)
+    if is_sqlite(settings.database_url):
+        console.print("[red]bench pipeline: set MENTIONBOT_DATABASE_URL to Postgres[/red]")
+        raise typer.Exit(2)
+    cfg = Config(
+        mentions=mentions, concurrency=concurrency, max_tokens=max_tokens,
+        steady_mentions=steady_mentions, overload=overload, generate_workers=generate_workers,
+        vllm_priority=vllm_priority, send_priority=send_priority, drain_timeout_s=drain_timeout,
+    )  # fmt: skip
+    pids: list[int] = []
+    try:
+        with ExitStack() as stack:
+            urls = [
+                stack.enter_context(
+                    local_engine(settings, console, f"pipeline{k}", pids, priority=vllm_priority)
+                )
+                for k in range(engines)
+            ]
+            db = stack.enter_context(scratch_database(settings.database_url))
+            doc = run(
+                cfg, settings, urls, pids, db, settings.var_dir / "log",
+                lambda line: console.print(f"[dim]{line}[/dim]"),
+            )  # fmt: skip
+    except BenchError as exc:
+        console.print(f"[red]bench pipeline: {exc}[/red]")
+        raise typer.Exit(2) from None
+    _forget_bench_tasks(settings.broker_url, "benchpipe")
+    console.print(
+        f"raw {doc['raw_rps']:.2f}/s, pipeline {doc['pipeline_rps']:.2f}/s, "
+        f"ratio {doc['ratio']}; overhead p50 {doc['below_capacity']['overhead_p50_ms']} ms"
+    )
+    if as_json:
+        typer.echo(json.dumps(doc))
