@@ -45,6 +45,7 @@ class Config:
     concurrency: int = 64
     max_tokens: int = 64
     steady_mentions: int = 100
+    steady_rate: float | None = None  # half raw_rps unless given
     overload: float | None = None
     generate_workers: int = 1
     vllm_priority: bool = True
@@ -170,7 +171,8 @@ def _phases(r: Run, extra_roles: dict[str, dict[str, str]]) -> dict[str, Any]:
     raw_rps = baseline["raw_rps"]
     doc: dict[str, Any] = {**baseline, **pipeline}
     doc["ratio"] = round(pipeline["pipeline_rps"] / raw_rps, 3) if raw_rps else None
-    doc["below_capacity"] = _steady(r, steady, parents[1], raw_rps / 2, platform_s)
+    steady_rate = cfg.steady_rate or raw_rps / 2
+    doc["below_capacity"] = _steady(r, steady, parents[1], steady_rate, platform_s)
     if overload and cfg.overload:
         doc["overload"] = _overload(r, overload, parents[2], raw_rps * cfg.overload)
     doc["config"] = {

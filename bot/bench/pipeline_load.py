@@ -59,14 +59,14 @@ def plan(count: int, phase: int, tiers: Sequence[str] = DEFAULT_TIERS) -> list[P
     to a thread, the tiers in turn, each author (new to this phase) under its hourly quota."""
     out = []
     for i in range(count):
-        name, text = BENCH_MENTIONS[i % len(BENCH_MENTIONS)]
+        _, text = BENCH_MENTIONS[i % len(BENCH_MENTIONS)]
         tier = tiers[i % len(tiers)]
         # Each author keeps one slot of the tier cycle, MENTIONS_PER_AUTHOR mentions each.
         k = (i // len(tiers)) // MENTIONS_PER_AUTHOR
         author = f"{phase}{i % len(tiers)}{k:05d}"
-        out.append(
-            Planned(i, author, f"{name}{author}", tier, f"{text} (q{i})", threaded=i % 2 == 1)
-        )
+        # One name per author: the sandbox keeps the last one a user was posted with.
+        username = f"{BENCH_MENTIONS[int(author) % len(BENCH_MENTIONS)][0]}{author}"
+        out.append(Planned(i, author, username, tier, f"{text} (q{i})", threaded=i % 2 == 1))
     return out
 
 

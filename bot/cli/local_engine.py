@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from bot.settings import Settings
-from models.profile import ModelProfile
+from models.profile import COMMON_ARGS, ModelProfile
 
 
 @contextmanager
@@ -24,7 +24,7 @@ def local_engine(
     """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here
     with settings.model_profile's checkpoint, built here (its pid appended to `pids`, for a
     caller that measures it); `priority=False` starts it first-come first-served (without the
-    profile's `--scheduling-policy priority`)."""
+    priority scheduling every profile asks for, models.profile.COMMON_ARGS)."""
     if "MENTIONBOT_LLM_URL" in os.environ:
         yield settings.llm_url
         return
@@ -67,7 +67,7 @@ class _FcfsProfile(ModelProfile):
 
     def vllm_args(self) -> list[str]:
         args = super().vllm_args()
-        at = args.index("--scheduling-policy")
+        at = args.index(COMMON_ARGS[0])  # the scheduling flag and its value
         del args[at : at + 2]
         return args
 
