@@ -45,10 +45,11 @@ def _args(role: str, name: str, sandbox_port: int, var: Path) -> list[str]:
     if role == "beat":
         return ["beat", "--schedule", str(var / "celerybeat-schedule")]
     # One worker per queue, as in production: a generate worker waits on the model (threads),
-    # a post worker on X.
-    concurrency = "32" if role == "generate" else "8"
+    # a post worker on X. "generate2", "generate3", ... are more workers on the same queue.
+    queue = role.rstrip("0123456789")
+    concurrency = "32" if queue == "generate" else "8"
     return [
-        "worker", "--queues", role, "--pool", "threads", "--concurrency", concurrency,
+        "worker", "--queues", queue, "--pool", "threads", "--concurrency", concurrency,
         "--hostname", f"{role}-{name}@%h",
     ]  # fmt: skip
 
@@ -61,13 +62,15 @@ class Cluster:
     var: Path
     name: str = "cluster"
     sandbox_limits: tuple[str, ...] = ()
+    # More roles (e.g. "generate2") or a role's own settings (e.g. its MENTIONBOT_LLM_URL).
+    role_env: dict[str, dict[str, str]] = field(default_factory=dict)
     procs: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     ports: dict[str, int] = field(default_factory=dict)
     _logs: dict[str, IO[bytes]] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.var.mkdir(parents=True, exist_ok=True)
-        self.ports = {role: free_port() for role in ROLES}
+        self.ports = {role: free_port() for role in (*ROLES, *self.role_env)}
         self.ports["x"] = free_port()
         self.env = {**self.env, "MENTIONBOT_X_API_URL": self.sandbox_url}
 
@@ -86,7 +89,12 @@ class Cluster:
                 args += ["--limit", limit]
         log = self._logs.get(role) or self.log_path(role).open("ab")
         self._logs[role] = log
-        env = {**os.environ, **self.env, "MENTIONBOT_METRICS_PORT": str(self.ports[role])}
+        env = {
+            **os.environ,
+            **self.env,
+            **self.role_env.get(role, {}),
+            "MENTIONBOT_METRICS_PORT": str(self.ports[role]),
+        }
         proc = subprocess.Popen(
             [sys.executable, "-m", "bot", *args], env=env, stdout=log, stderr=subprocess.STDOUT
         )

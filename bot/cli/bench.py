@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -14,6 +14,8 @@ if TYPE_CHECKING:
 
     from bot.bench.gating import BenchResult
     from bot.bench.llm import Run
+    from bot.bench.pipeline import Config as PipelineConfig
+    from bot.settings import Settings
     from models.llm_client import VLLMClient
 
 app = typer.Typer(help="Benchmarks that print figures.", no_args_is_help=True)
@@ -290,3 +292,86 @@ def bench_soak(
         typer.echo(json.dumps(result.as_dict()))
     if not result.drained:
         raise typer.Exit(1)
+
+
+@app.command("pipeline")
+def bench_pipeline(
+    mentions: Annotated[int, typer.Option(help="Mentions in the burst (and the baseline).")] = 500,
+    concurrency: Annotated[int, typer.Option(help="The bare client's requests in flight.")] = 64,
+    max_tokens: Annotated[int, typer.Option(help="Reply tokens (both sides).")] = 64,
+    steady_mentions: Annotated[
+        int, typer.Option(help="Mentions of the below-capacity phase (at half raw_rps).")
+    ] = 100,
+    steady_rate: Annotated[
+        float | None, typer.Option(help="Its rate, mentions/s (default: half raw_rps).")
+    ] = None,
+    overload: Annotated[
+        float | None, typer.Option(help="Also a phase at this multiple of raw_rps, by tier.")
+    ] = None,
+    vllm_priority: Annotated[
+        bool, typer.Option(help="Start vLLM with --scheduling-policy priority.")
+    ] = True,
+    send_priority: Annotated[
+        bool,
+        typer.Option(help="The worker sends the tier's priority to vLLM (off with vLLM's)."),
+    ] = True,
+    generate_workers: Annotated[int, typer.Option(help="Generate worker processes.")] = 1,
+    engines: Annotated[int, typer.Option(help="vLLM servers (worker k uses server k).")] = 1,
+    drain_timeout: Annotated[float, typer.Option(help="Longest wait for a phase, s.")] = 600.0,
+    as_json: Annotated[bool, typer.Option("--json", help="End with one JSON line.")] = False,
+) -> None:
+    """The whole pipeline against the bare model server on the same prompts: raw_rps,
+    pipeline_rps, latency by tier, overhead by stage, CPU per reply (a scratch Postgres
+    database beside MENTIONBOT_DATABASE_URL, a Redis prefix of its own)."""
+    from rich.console import Console
+
+    from bot.bench.pipeline import Config
+    from bot.bench.scratch import BenchError, is_sqlite
+
+    settings = load_settings()
+    console = Console(stderr=True)
+    if is_sqlite(settings.database_url):
+        console.print("[red]bench pipeline: set MENTIONBOT_DATABASE_URL to Postgres[/red]")
+        raise typer.Exit(2)
+    cfg = Config(
+        mentions=mentions, concurrency=concurrency, max_tokens=max_tokens,
+        steady_mentions=steady_mentions, steady_rate=steady_rate, overload=overload,
+        generate_workers=generate_workers, vllm_priority=vllm_priority,
+        # A first-come first-served vLLM refuses a request that carries a priority.
+        send_priority=send_priority and vllm_priority, drain_timeout_s=drain_timeout,
+    )  # fmt: skip
+    try:
+        doc = _pipeline(cfg, settings, engines, console)
+    except BenchError as exc:
+        console.print(f"[red]bench pipeline: {exc}[/red]")
+        raise typer.Exit(2) from None
+    _forget_bench_tasks(settings.broker_url, "benchpipe")
+    console.print(
+        f"raw {doc['raw_rps']:.2f}/s, pipeline {doc['pipeline_rps']:.2f}/s, "
+        f"ratio {doc['ratio']}; overhead p50 {doc['below_capacity']['overhead_p50_ms']} ms"
+    )
+    if as_json:
+        typer.echo(json.dumps(doc))
+
+
+def _pipeline(cfg: PipelineConfig, settings: Settings, engines: int, console: Console) -> Any:
+    """The pipeline bench on `engines` local vLLM servers and a scratch database."""
+    from contextlib import ExitStack
+
+    from bot.bench.pipeline import run
+    from bot.bench.scratch import scratch_database
+    from bot.cli.local_engine import local_engine
+
+    pids: list[int] = []
+    with ExitStack() as stack:
+        urls = [
+            stack.enter_context(
+                local_engine(settings, console, f"pipeline{k}", pids, priority=cfg.vllm_priority)
+            )
+            for k in range(engines)
+        ]
+        db = stack.enter_context(scratch_database(settings.database_url))
+        return run(
+            cfg, settings, urls, pids, db, settings.var_dir / "log",
+            lambda line: console.print(f"[dim]{line}[/dim]"),
+        )  # fmt: skip

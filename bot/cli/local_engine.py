@@ -9,15 +9,22 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from bot.settings import Settings
+from models.profile import COMMON_ARGS, ModelProfile
 
 
 @contextmanager
 def local_engine(
-    settings: Settings, console: Console, purpose: str, pids: list[int] | None = None
+    settings: Settings,
+    console: Console,
+    purpose: str,
+    pids: list[int] | None = None,
+    *,
+    priority: bool = True,
 ) -> Iterator[str]:
     """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here
     with settings.model_profile's checkpoint, built here (its pid appended to `pids`, for a
-    caller that measures it)."""
+    caller that measures it); `priority=False` starts it first-come first-served (without the
+    priority scheduling every profile asks for, models.profile.COMMON_ARGS)."""
     if "MENTIONBOT_LLM_URL" in os.environ:
         yield settings.llm_url
         return
@@ -26,6 +33,8 @@ def local_engine(
     from models.serving.server import ServeConfig, VLLMServer, free_port
 
     profile = get_profile(settings.model_profile)
+    if not priority:
+        profile = _fcfs(profile)
     with console.status(f"building the {profile.name} checkpoint (first run only)"):
         model_dir = build_local(profile.name, settings.models_dir / profile.name)
     cfg = ServeConfig(
@@ -50,3 +59,20 @@ def local_engine(
         yield server.base_url
     finally:
         server.stop()
+
+
+class _FcfsProfile(ModelProfile):
+    """A profile served with vLLM's default first-come first-served scheduling instead of
+    the priority one every profile asks for (what the pipeline bench compares)."""
+
+    def vllm_args(self) -> list[str]:
+        args = super().vllm_args()
+        at = args.index(COMMON_ARGS[0])  # the scheduling flag and its value
+        del args[at : at + 2]
+        return args
+
+
+def _fcfs(profile: ModelProfile) -> ModelProfile:
+    from dataclasses import fields
+
+    return _FcfsProfile(**{f.name: getattr(profile, f.name) for f in fields(profile)})

@@ -88,3 +88,47 @@ def test_bench_soak_runs_the_pipeline_and_reports_what_the_issue_asks(
         "t", "queued", "generating", "approved", "posting"
     }  # fmt: skip
     assert out["in_flight_max"] <= out["sent"]
+
+
+def test_bench_pipeline_reports_what_the_issue_asks(vllm_server: Any, pg_url: str) -> None:
+    # A small run (the real one is 500 mentions, by hand): baseline, burst, below capacity and
+    # overload, on the real processes and the session's engine, through the command.
+    env = {
+        **os.environ,
+        "MENTIONBOT_LLM_URL": vllm_server.base_url,
+        "MENTIONBOT_LLM_MODEL": vllm_server.model,
+        "MENTIONBOT_DATABASE_URL": pg_url,  # the scratch database goes beside it
+    }
+    args = ["--mentions", "20", "--steady-mentions", "10", "--max-tokens", "16", "--overload", "2"]
+    proc = subprocess.run(
+        [sys.executable, "-m", "bot", "bench", "pipeline", *args, "--json"],
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    assert out["raw_rps"] > 0 and out["raw_errors"] == 0
+    assert out["pipeline_rps"] > 0 and out["replies"] == 20
+    assert out["ratio"] == pytest.approx(out["pipeline_rps"] / out["raw_rps"], rel=0.01)
+    assert out["outcomes"] == {"answered:posted": 20}  # none refused, every reply posted
+    assert out["prompt_inputs_identical"], out["prompt_mismatches"]
+    assert set(out["latency_s"]) == {"all", "premium", "premium_plus"}
+    assert 0 < out["latency_s"]["all"]["p50"] <= out["latency_s"]["all"]["p99"]
+    per_reply = out["cpu_s_per_reply"]
+    assert {"listener", "generate_worker", "post_worker", "postgres", "redis"} <= set(per_reply)
+    assert per_reply["generate_worker"] > 0 and per_reply["pipeline_total"] > 0
+    below = out["below_capacity"]
+    assert below["replies"] == 10
+    assert 0 < below["overhead_p50_ms"] <= below["overhead_p99_ms"]
+    assert set(below["stages_ms"]) == {
+        "poll_wait", "listener_ingest", "queue_wait", "claim_prompt", "generation", "handoff",
+        "x_call",
+    }  # fmt: skip
+    overload = out["overload"]
+    assert overload["replies"] == 20 and set(overload["p95_s"]) == {"premium", "premium_plus"}
+    assert out["machine"]["cores"] >= 1 and out["machine"]["cpu_model"]
+    assert "baseline:" in proc.stderr and "below capacity:" in proc.stderr  # progress lines
