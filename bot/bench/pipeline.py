@@ -79,7 +79,7 @@ def _env(cfg: Config, settings: Settings, db_url: str, urls: Sequence[str]) -> d
         "MENTIONBOT_LLM_MODEL": settings.llm_model,
         "MENTIONBOT_LLM_MAX_TOKENS": str(cfg.max_tokens),
         "MENTIONBOT_LLM_SEND_PRIORITY": "true" if cfg.send_priority else "false",
-        # The listener's "listener.poll" lines say when a poll's tasks were sent.
+        # The listener's "listener.sent" lines say when a page's tasks were sent.
         "MENTIONBOT_LOG_FORMAT": "json",
     }
 
@@ -252,13 +252,14 @@ def _wait(r: Run, post_ids: Sequence[str], label: str) -> None:
 
 
 def _poll_times(cluster: Cluster) -> list[float]:
-    """When each listener poll had committed and sent its tasks (its JSON log lines)."""
+    """When each page the listener stored had been committed and its tasks sent (its JSON
+    log lines)."""
     from datetime import datetime
 
     found = []
     path = cluster.log_path("listener")
     for line in path.read_text(errors="replace").splitlines():
-        if '"listener.poll"' not in line:
+        if '"listener.sent"' not in line:
             continue
         try:
             found.append(datetime.fromisoformat(json.loads(line)["timestamp"]).timestamp())

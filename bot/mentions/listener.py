@@ -196,6 +196,8 @@ class Listener:
             self.sender.send_generate(result.accepted, result.priorities)
         if result.upsells:
             self.sender.send_post(result.upsells, result.upsell_priorities)
+        if result.new:  # when a page's tasks went out (bench pipeline reads these lines)
+            log.info("listener.sent", new=result.new, accepted=len(result.accepted))
         total.add(result)
 
     def poll_once(self) -> PollResult:
