@@ -7,6 +7,7 @@ Note that the ellipsis "…" (U+2026) itself counts 2.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass
 from functools import lru_cache
@@ -37,8 +38,18 @@ class _Atom:
     kind: AtomKind
 
 
+# Whatever a URL could be made of: a scheme, or a dot with something after it ("x.com").
+_MAYBE_URL = re.compile(r"://|\.[^\s.]")
+
+
 def weighted_length(text: str) -> int:
     """Return the length X counts for ``text`` (280 is the limit for a post)."""
+    # ASCII without a URL weighs its length: every ASCII character weighs 1 and none is an
+    # emoji on its own (a keycap needs U+20E3). parse_tweet costs about a millisecond a call
+    # (its emoji scan), and fitting a reply calls it several times: a fifth of the generate
+    # worker's CPU before this shortcut. tests/unit/test_xlength.py compares the two.
+    if text.isascii() and not _MAYBE_URL.search(text):
+        return len(text)
     return int(parse_tweet(text).weightedLength)
 
 

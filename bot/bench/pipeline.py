@@ -159,7 +159,7 @@ def _phases(r: Run, extra_roles: dict[str, dict[str, str]]) -> dict[str, Any]:
     cfg = r.cfg
     main = load.plan(cfg.mentions, phase=1)
     steady = load.plan(cfg.steady_mentions, phase=2)
-    overload = load.plan(cfg.mentions, phase=3) if cfg.overload else []
+    overload = load.plan(cfg.mentions, phase=3, tiers=load.OVERLOAD_TIERS) if cfg.overload else []
     url = r.cluster.sandbox_url
     parents = [load.seed_parents(url, (len(p) + 1) // 2) for p in (main, steady, overload)]
     baseline = _baseline(r, main, parents[0])

@@ -52,6 +52,9 @@ class Planned:
 
 
 DEFAULT_TIERS = ("premium_plus", "premium", "premium")
+# Under overload, the paying tiers as a busy account sees them (bench gating's mix): one
+# mention in ten from premium_plus. Served first, they must not wait for the other nine.
+OVERLOAD_TIERS = ("premium_plus", *("premium",) * 9)
 
 
 def plan(count: int, phase: int, tiers: Sequence[str] = DEFAULT_TIERS) -> list[Planned]:

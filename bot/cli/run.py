@@ -133,6 +133,7 @@ def worker(
     settings = load_settings()
     connect_x(settings)  # the tasks read and post as the bot: refuse to start without it
     celery = create_app(settings)
+    celery.conf.worker_concurrency = concurrency  # the tasks' database pool holds as many
     celery.steps["consumer"].add(ConsumerHealth)
     watch_queues(settings)
     serve_metrics(settings, lambda: worker_health(settings.broker_url))

@@ -24,7 +24,7 @@ from bot.db.base import utcnow
 from bot.db.dialect import insert_for
 from bot.mentions.gating import Decision, GatingRules, decide_with
 from bot.mentions.page import PageFacts, PageUser, status_of
-from bot.mentions.schema import ListenerCursor, Mention, PlatformUser
+from bot.mentions.schema import ListenerCursor, Mention, PlatformUser, ReferencedPost
 from bot.metrics import DECISIONS
 from bot.platform.protocol import Author, Post
 from bot.platform.snowflake import snowflake_time
@@ -193,6 +193,28 @@ def insert_mention(
     return insert_mentions(session, [mention_values(post, author_row, decision, now)]).get(post.id)
 
 
+def store_referenced_posts(session: Session, posts: Sequence[Post]) -> None:
+    """Keep the posts a page's mentions reply to or quote (one statement; a post kept
+    already stays as it was first read)."""
+    if not posts:
+        return
+    rows = [
+        {
+            "platform_post_id": p.id,
+            "author_id": p.author_id,
+            "author_username": p.author_username and strip_control_chars(p.author_username)[:64],
+            "text": strip_control_chars(p.text),
+            "display_start": p.display_start,
+            "in_reply_to_post_id": p.in_reply_to_post_id,
+        }
+        for p in sorted({p.id: p for p in posts}.values(), key=lambda p: p.id)
+    ]
+    stmt = insert_for(session, ReferencedPost).on_conflict_do_nothing(
+        index_elements=["platform_post_id"]
+    )
+    session.execute(stmt, rows, execution_options=ONE_STATEMENT)
+
+
 def upsell_text(template: str, username: str) -> str:
     """The operator's text with {username} filled in (and nothing else interpreted)."""
     return template.replace("{username}", username)
@@ -246,11 +268,11 @@ def ingest(
     duplicates are skipped by the unique key."""
     result = PollResult(fetched=len(posts))
     page = Page(session, authors, bot_user_id, rules or GatingRules(), now or utcnow())
-    for _ in range(STORE_ATTEMPTS):
+    for attempt in range(STORE_ATTEMPTS):
         seen = _stored(session, posts)
         # Oldest first, so row ids follow platform order (and decisions, page order).
         new = sorted({p.id: p for p in posts if p.id not in seen}.values(), key=lambda p: int(p.id))
-        stored = page.store(new)
+        stored = page.store(new, lock=attempt > 0)
         if stored is not None:
             break
     else:
@@ -280,7 +302,7 @@ class Page:
         pid = post.author_id or "0"
         return self.authors.get(pid) or Author(platform_id=pid, username=f"id{pid}")
 
-    def store(self, posts: list[Post]) -> list[tuple[Post, Stored]] | None:
+    def store(self, posts: list[Post], *, lock: bool = False) -> list[tuple[Post, Stored]] | None:
         """Decide `posts` in order and store them under a savepoint; None (rolled back) when
         another listener stored one of them first, or a counter would pass its limit."""
         if not posts:
@@ -289,7 +311,7 @@ class Page:
         users = upsert_authors(s, [self._author(p) for p in posts])
         savepoint = s.begin_nested()
         by_row = {u.id: replace(u) for u in users.values()}  # the decisions change copies
-        facts = PageFacts(s, posts, by_row, self.tier_policies, now)
+        facts = PageFacts(s, posts, by_row, self.tier_policies, now, lock=lock)
         decided = []
         for post in posts:
             row = users[self._author(post).platform_id].id

@@ -15,7 +15,7 @@ from bot import metrics
 from bot.db.base import utcnow
 from bot.db.engine import SessionFactory, transaction
 from bot.mentions.gating import GatingRules
-from bot.mentions.ingest import PollResult, advance_cursor, ingest
+from bot.mentions.ingest import PollResult, advance_cursor, ingest, store_referenced_posts
 from bot.mentions.schema import ListenerCursor, Mention
 from bot.platform.protocol import (
     AuthFailed,
@@ -190,6 +190,8 @@ class Listener:
         newest = max((p.id for p in page.posts), key=int, default=None) if run.fresh else None
         with transaction(self.sessions) as s:
             result = ingest(s, page.posts, page.authors, self.bot_user_id, self.rules)
+            if result.accepted:
+                store_referenced_posts(s, list(page.referenced.values()))
             advance_cursor(s, self.bot_user_id, newest, gap)
         # Only after commit: a worker must never see a task for a row it cannot read.
         if result.accepted:

@@ -14,7 +14,9 @@ author for the whole page made concurrent listeners queue behind each other's pa
 every write that another listener could have invalidated meanwhile is guarded: the quota
 units in `quotas.take_many` (no count ever passes its limit), an upsell claim on the value
 read, a mention by its unique key. When a guard fails the caller rolls the page back to
-its savepoint and decides it again from a fresh read.
+its savepoint and decides it again from a fresh read, this time with the page's quota
+counters locked (in key order, as take_many writes them), so a busy user's page cannot
+lose the race again and again.
 """
 
 from __future__ import annotations
@@ -62,9 +64,14 @@ class PageFacts:
         users: dict[int, PageUser],
         tier_policies: dict[str, Policy],
         now: datetime,
+        *,
+        lock: bool = False,
     ) -> None:
         self.now, self.users = now, users
         ids = list(users)
+        if lock:  # a second try: the counters are read under their row locks
+            keys = [quotas.user_key(i, w) for i in ids for w in ("hour", "day")]
+            quotas.lock_many(session, keys, (quotas.HOUR, quotas.DAY), now)
         convs = {p.conversation_id for p in posts if p.conversation_id}
         self._answered_roots = _answered_roots(session, {p.edit_root for p in posts} - {None})
         roots = {r for p in posts if (r := _restricted_root(p))}

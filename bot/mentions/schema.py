@@ -80,3 +80,19 @@ class ListenerCursor(Base):
     gap_until_id: Mapped[str | None] = mapped_column(String(32))
     polls: Mapped[int] = mapped_column(BigInteger, server_default="0")
     updated_at: Mapped[datetime] = mapped_column(server_default=func.now())
+
+
+class ReferencedPost(Base):
+    """A post a mention refers to (the one it replies to, the one it quotes), as the mentions
+    page carried it expanded: the generate worker reads its thread context from here instead
+    of asking X again for a post it has already sent."""
+
+    __tablename__ = "referenced_posts"
+
+    platform_post_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    author_id: Mapped[str | None] = mapped_column(String(32))
+    author_username: Mapped[str | None] = mapped_column(String(64))
+    text: Mapped[str] = mapped_column(Text)
+    display_start: Mapped[int | None] = mapped_column(Integer)
+    in_reply_to_post_id: Mapped[str | None] = mapped_column(String(32))
+    seen_at: Mapped[datetime] = mapped_column(server_default=func.now())

@@ -55,6 +55,9 @@ class MentionsPage:
     posts: list[Post]
     authors: dict[str, Author] = field(default_factory=dict)
     next_token: str | None = None
+    # The posts they reply to or quote, expanded by id (with their authors' handles): the
+    # thread context, sent along with the page.
+    referenced: dict[str, Post] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

@@ -48,7 +48,8 @@ TWEET_FIELDS = [
     "reply_settings",
 ]
 USER_FIELDS = ["username", "name", "subscription_type", "verified_type"]
-EXPANSIONS = ["author_id", "referenced_tweets.id"]
+# The referenced posts' authors too: their handles are what the thread context shows.
+EXPANSIONS = ["author_id", "referenced_tweets.id", "referenced_tweets.id.author_id"]
 # Lookups (thread context) only need each author's handle.
 LOOKUP_EXPANSIONS = ["author_id"]
 LOOKUP_USER_FIELDS = ["username"]
@@ -356,12 +357,13 @@ class XPlatform:
             user_fields=USER_FIELDS,
             user_auth=self.read_user_auth,
         )
-        users = (resp.includes or {}).get("users", [])
+        includes = resp.includes or {}
         usernames = _usernames(resp)
         return MentionsPage(
             posts=[_post(t, usernames) for t in resp.data or []],
-            authors={str(u.id): _author(u) for u in users},
+            authors={str(u.id): _author(u) for u in includes.get("users", [])},
             next_token=(resp.meta or {}).get("next_token"),
+            referenced={str(t.id): _post(t, usernames) for t in includes.get("tweets", [])},
         )
 
     def get_posts(self, ids: Sequence[str]) -> list[Post]:

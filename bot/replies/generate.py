@@ -14,7 +14,7 @@ from sqlalchemy import select
 from bot.db.base import utcnow
 from bot.db.dialect import insert_for
 from bot.db.engine import transaction
-from bot.mentions.schema import PlatformUser
+from bot.mentions.schema import PlatformUser, ReferencedPost
 from bot.platform.protocol import PlatformError, Post
 from bot.replies import claims
 from bot.replies.deps import ReplyDeps, TryLater
@@ -237,7 +237,12 @@ def _prompt(
         log.info("generate.mention_cut", chars=len(claimed.text), kept=len(mention))
     thread: list[ContextPost] = []
     if claimed.in_reply_to or claimed.quoted:  # counted only then: a count is a /tokenize call
-        budget = min(settings.context_token_budget, room - count(mention))
+        # A text never costs more tokens than its UTF-8 bytes: most mentions leave the whole
+        # context budget without a count.
+        short = (
+            room - len(mention.encode("utf-8", "surrogatepass")) >= settings.context_token_budget
+        )
+        budget = min(settings.context_token_budget, room - (0 if short else count(mention)))
         thread = _thread_context(deps, claimed.in_reply_to, budget, quoted=claimed.quoted)
     return build_messages(
         deps.persona, mention, username, thread=thread, bot_username=deps.bot_username, style=style
@@ -248,14 +253,18 @@ def _thread_context(
     deps: ReplyDeps, in_reply_to: str | None, budget: int, *, quoted: str | None = None
 ) -> list[ContextPost]:
     """The mention's ancestors, oldest first, nearest kept first within the token budget; a
-    quote post's quoted post counts as the nearest (the question is about it)."""
+    quote post's quoted post counts as the nearest (the question is about it). The posts
+    the mentions page carried expanded are read from the database; only older ancestors
+    are asked of X."""
     nearest_first: list[ContextPost] = []
+    kept = _kept_posts(deps, [i for i in (quoted, in_reply_to) if i])
     next_id = in_reply_to
     try:
         if quoted:
-            nearest_first += [_as_context(deps, p) for p in deps.platform.get_posts([quoted])]
+            found = [kept[quoted]] if quoted in kept else deps.platform.get_posts([quoted])
+            nearest_first += [_as_context(deps, p) for p in found]
         while next_id and len(nearest_first) < deps.settings.context_posts:
-            posts = deps.platform.get_posts([next_id])
+            posts = [kept[next_id]] if next_id in kept else deps.platform.get_posts([next_id])
             if not posts:
                 break
             nearest_first.append(_as_context(deps, posts[0]))
@@ -266,6 +275,27 @@ def _thread_context(
     if budget <= 0:
         return []
     return fit_thread(nearest_first, budget, _counter(deps))
+
+
+def _kept_posts(deps: ReplyDeps, ids: list[str]) -> dict[str, Post]:
+    """The context posts the listener kept (bot.mentions.schema.ReferencedPost), by id."""
+    if not ids:
+        return {}
+    with transaction(deps.sessions) as s:
+        rows = s.scalars(
+            select(ReferencedPost).where(ReferencedPost.platform_post_id.in_(ids))
+        ).all()
+    return {
+        r.platform_post_id: Post(
+            r.platform_post_id,
+            r.text,
+            author_id=r.author_id,
+            in_reply_to_post_id=r.in_reply_to_post_id,
+            author_username=r.author_username,
+            display_start=r.display_start,
+        )
+        for r in rows
+    }
 
 
 def _as_context(deps: ReplyDeps, post: Post) -> ContextPost:

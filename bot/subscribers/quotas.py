@@ -62,6 +62,23 @@ def used_many(
     return {key: int(used) for key, used in rows.tuples()}
 
 
+def lock_many(
+    session: Session, keys: Collection[str], windows_s: Collection[int], now: datetime
+) -> None:
+    """Lock these keys' counters in their current windows until commit, in key order (the
+    order take_many writes in, so two takers never wait on each other in a circle). For a
+    taker that lost the race once: it reads again under the lock, and its guard holds."""
+    if not keys:
+        return
+    starts = [window_start(now, w) for w in windows_s]
+    session.execute(
+        select(RateCounter.key)
+        .where(RateCounter.key.in_(keys), RateCounter.window_start.in_(starts))
+        .order_by(RateCounter.key, RateCounter.window_start)
+        .with_for_update()
+    )
+
+
 @dataclass(frozen=True)
 class Units:
     """`n` units of `key`'s budget of `limit` in the window of `window_s` that holds now."""

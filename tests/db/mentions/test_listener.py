@@ -12,13 +12,13 @@ from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.mentions.listener import Listener
-from bot.mentions.schema import ListenerCursor, Mention, PlatformUser
+from bot.mentions.schema import ListenerCursor, Mention, PlatformUser, ReferencedPost
 from bot.platform.snowflake import snowflake_at, snowflake_time
 from bot.platform.x import XPlatform
 from bot.settings import Settings
 from bot.subscribers.schema import TierPolicy
 from bot.vocab import MentionStatus
-from tests.fixtures.factories.platform import numbered_mention
+from tests.fixtures.factories.platform import numbered_mention, sandbox_post
 
 
 class Recorder:
@@ -483,3 +483,24 @@ def test_pay_per_use_pauses_reading_and_it_resumes_by_itself(
     with db() as s:
         assert set(s.scalars(select(Mention.platform_post_id))) == set(before + meanwhile)
     assert REGISTRY.get_sample_value("mentionbot_platform_credits_exhausted", gauge) == 0
+
+
+def test_the_posts_mentions_reply_to_are_kept_from_the_page(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    """The page's expansions carry each mention's parent with its author's handle: the
+    listener keeps them, and the generate worker reads its context from there."""
+    parent = sandbox_post(sandbox.url, "5150", "mayor", "The bridge reopens in June.")
+    r = httpx.post(
+        f"{sandbox.url}/sandbox/mentions",
+        json={"author_id": "5151", "username": "asker", "subscription_type": "Premium",
+              "text": f"@{bot_user['username']} true?", "in_reply_to": parent},
+        timeout=10,
+    )  # fmt: skip
+    r.raise_for_status()
+    result = _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
+    assert len(result.accepted) == 1
+    with db() as s:
+        kept = s.get(ReferencedPost, parent)
+    assert kept is not None
+    assert (kept.author_username, kept.text) == ("mayor", "The bridge reopens in June.")

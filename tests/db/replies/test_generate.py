@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
-from bot.mentions.schema import Mention
+from bot.mentions.schema import Mention, ReferencedPost
 from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
 from bot.replies.generate import complete, flags_for, generate_reply
@@ -270,3 +270,27 @@ def test_a_quote_posts_answer_reads_the_quoted_post(
     assert body is not None
     user_message = body["messages"][1]["content"]
     assert "The bridge closes in May." in user_message and "@council" in user_message
+
+
+def test_the_parent_the_mentions_page_carried_is_not_fetched_again(
+    server: FakeVLLM, db: sessionmaker[Session]
+) -> None:
+    """The listener keeps the posts a page's mentions reply to (ReferencedPost): the context
+    comes from there, so it is there even with X unreachable (nothing listens on port 9)."""
+    deps = _deps(server, x_api_url="http://127.0.0.1:9")
+    deps.sessions = db
+    parent = "20990000000000001"
+    with db.begin() as s:
+        text = "@town The bridge reopens in June."
+        kept = {"author_id": "4361", "author_username": "mayor", "display_start": 6}
+        s.add(ReferencedPost(platform_post_id=parent, text=text, **kept))
+        user = user_of(s, new_author("Premium"))
+        mention = add_mention(
+            s, user.id, text="@mentionbot true?", status=MentionStatus.QUEUED, tier="premium",
+            priority=3, quota_at=utcnow(), in_reply_to_post_id=parent,
+        )  # fmt: skip
+    assert generate_reply(deps, mention.id) is not None
+    body = server.requests[-1].body
+    assert body is not None
+    user_message = body["messages"][1]["content"]
+    assert "post by @mayor\nThe bridge reopens in June." in user_message

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 import pytest
-from twitter_text import extract_emojis_with_indices, extract_urls_with_indices
+from twitter_text import extract_emojis_with_indices, extract_urls_with_indices, parse_tweet
 
 from models.xlength import ELLIPSIS, fit_to_limit, fits, weighted_length
 
@@ -261,3 +261,14 @@ def test_result_always_fits_on_random_mixed_text(seed: int) -> None:
         assert not _inside(cut, emojis), (text, result)
         assert clean[cut : cut + 1] not in {"\u200d", "\ufe0f", "\u0301"}, (text, result)
         assert clean[cut - 1 : cut] != "\u200d", (text, result)
+
+
+def test_the_ascii_shortcut_weighs_as_parse_tweet_does() -> None:
+    """weighted_length skips parse_tweet for ASCII without a URL: on random ASCII texts (dots,
+    slashes and digits included, so URL-like ones fall through) both must agree."""
+    rng = random.Random(7)
+    pieces = ["word", " ", "x.com", "e.g.", "...", "a. b", "http://t.co/x", "#1", "*", "\n",
+              "@handle", "3.14", "end.", "#", "~!?", "   ", "www", "ok.", "a://"]  # fmt: skip
+    for _ in range(2000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40)))
+        assert weighted_length(text) == parse_tweet(text).weightedLength, text
