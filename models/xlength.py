@@ -40,16 +40,30 @@ class _Atom:
 
 # Whatever a URL could be made of: a scheme, or a dot with something after it ("x.com").
 _MAYBE_URL = re.compile(r"://|\.[^\s.]")
+# X weighs every code point below U+1100 as 1 (twitter-text's config v3); among them only
+# these two are emoji, which weigh 2.
+_WEIGHT_ONE_BELOW = "\u1100"
+_LOW_EMOJI = frozenset("\u00a9\u00ae")
 
 
 def weighted_length(text: str) -> int:
     """Return the length X counts for ``text`` (280 is the limit for a post)."""
-    # ASCII without a URL weighs its length: every ASCII character weighs 1 and none is an
-    # emoji on its own (a keycap needs U+20E3). parse_tweet costs about a millisecond a call
-    # (its emoji scan), and fitting a reply calls it several times: a fifth of the generate
-    # worker's CPU before this shortcut. tests/unit/test_xlength.py compares the two.
-    if text.isascii() and not _MAYBE_URL.search(text):
-        return len(text)
+    return _weighted_length(text)
+
+
+# Fitting a reply asks for the same texts' weights several times.
+@lru_cache(maxsize=4096)
+def _weighted_length(text: str) -> int:
+    # Text of weight-one code points without an emoji or a URL weighs its length in NFC (the
+    # form parse_tweet counts). parse_tweet costs about a millisecond a call (its emoji
+    # scan): a fifth of the generate worker's CPU before this shortcut, which
+    # tests/unit/models/test_xlength.py checks against it.
+    if (
+        max(text, default="") < _WEIGHT_ONE_BELOW
+        and _LOW_EMOJI.isdisjoint(text)
+        and not _MAYBE_URL.search(text)
+    ):
+        return len(unicodedata.normalize("NFC", text))
     return int(parse_tweet(text).weightedLength)
 
 
