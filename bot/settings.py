@@ -52,8 +52,11 @@ class Settings(BaseSettings):
         60.0, description="How far behind the newest seen mention a poll re-reads (late posts)."
     )
     since_overlap_every_s: float = Field(
-        30.0,
-        description="How often a poll re-reads that overlap; the others start at the newest.",
+        300.0,
+        description=(
+            "How often a poll re-reads that overlap (and the first poll after a start); the "
+            "others start at the newest, so a quiet timeline costs one page a poll."
+        ),
     )
     mentions_page_size: int = Field(100, ge=5, le=100, description="max_results per page.")
     max_pages_per_poll: int = Field(8, description="Page cap per poll (X reaches back 800).")

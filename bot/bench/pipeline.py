@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from bot.bench import pipeline_load as load
 from bot.bench import pipeline_stats as stats
 from bot.bench.cluster import Cluster
@@ -274,8 +276,43 @@ def _collect(
     return load.collect(r.sessions, ids, plan, parents, _poll_times(r.cluster))
 
 
+_READ_COUNTERS = {
+    "mentionbot_listener_polls": "polls",
+    "mentionbot_listener_pages": "pages",
+    "mentionbot_mentions_fetched": "fetched",
+    "mentionbot_mentions_ingested": "ingested",
+}
+
+
+def _read_counts(r: Run) -> dict[str, float]:
+    """The listener's timeline reads so far, from its metrics endpoint."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    url = f"http://127.0.0.1:{r.cluster.ports['listener']}/metrics"
+    text = httpx.get(url, timeout=10).text
+    found = {name: 0.0 for name in _READ_COUNTERS.values()}
+    for family in text_string_to_metric_families(text):
+        if family.name in _READ_COUNTERS:
+            total = sum(s.value for s in family.samples if s.name.endswith("_total"))
+            found[_READ_COUNTERS[family.name]] = total
+    return found
+
+
+def _reads(before: dict[str, float], after: dict[str, float]) -> dict[str, Any]:
+    """What reading the timeline cost over a phase: X bills each page, and a 15-minute
+    window allows 300 of them."""
+    d = {k: after[k] - before[k] for k in after}
+    return {
+        "polls": int(d["polls"]),
+        "pages": int(d["pages"]),
+        "pages_per_poll": round(d["pages"] / d["polls"], 3) if d["polls"] else None,
+        "fetched_per_ingested": round(d["fetched"] / d["ingested"], 3) if d["ingested"] else None,
+    }
+
+
 def _burst(r: Run, mentions: Sequence[load.Planned], parents: Sequence[str]) -> dict[str, Any]:
     """All the mentions at once; the pipeline's rate, latency and CPU per reply."""
+    reads_before = _read_counts(r)
     before, started = _cpu(r), time.monotonic()
     r.progress(f"pipeline: posting {len(mentions)} mentions at once")
     ids = load.inject(r.cluster.sandbox_url, mentions, parents)
@@ -300,6 +337,7 @@ def _burst(r: Run, mentions: Sequence[load.Planned], parents: Sequence[str]) -> 
         "cpu_s_per_reply": stats.per_reply(cpu, replies),
         "engine_cores_pipeline": round(cpu["vllm"] / window, 2) if "vllm" in cpu else None,
         "stages_ms_burst": stats.overhead_report(got.timelines, 0.0)["stages_ms"],
+        "reads_burst": _reads(reads_before, _read_counts(r)),
     }
 
 
@@ -308,8 +346,10 @@ def _steady(
 ) -> dict[str, Any]:
     """Below capacity: the pipeline's own time per mention, by stage."""
     r.progress(f"below capacity: {len(mentions)} mentions at {rate:.2f}/s")
+    reads_before = _read_counts(r)
     ids = load.inject(r.cluster.sandbox_url, mentions, parents, rate=rate)
     _wait(r, ids, "below capacity")
+    reads = _reads(reads_before, _read_counts(r))
     got = _collect(r, ids, mentions, parents)
     report = stats.overhead_report(got.timelines, platform_s)
     r.progress(
@@ -322,6 +362,8 @@ def _steady(
         "outcomes": got.outcomes,
         **report,
         "latency_s": stats.latency_by_tier(got.timelines),
+        # Steady state: a poll a second while mentions trickle in (the target is 1.1 pages).
+        "reads": reads,
     }
 
 

@@ -79,7 +79,7 @@ class Listener:
         page_size: int = 100,
         max_pages: int = 8,
         overlap_s: float = 60.0,
-        overlap_every_s: float = 30.0,
+        overlap_every_s: float = 300.0,
         poll_interval_s: float = 15.0,
         clock: Callable[[], float] = time.time,
         rules: GatingRules | None = None,
