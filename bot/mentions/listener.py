@@ -109,17 +109,18 @@ class Listener:
                     ListenerCursor.gap_until_id,
                 ).where(ListenerCursor.bot_user_id == self.bot_user_id)
             ).first()
-        if row is None:
-            return None, None
-        newest, gap_since, gap_until = row
+        newest, gap_since, gap_until = row if row is not None else (None, None, None)
         gap = (gap_since, gap_until) if gap_until is not None else None
+        now = self.clock()
         if newest is None:
+            # Read from the start: nothing to go back for, so the overlap's clock starts now
+            # (else the next poll would read this whole first burst again).
+            self._overlapped_at = now
             return None, gap
         # Every overlap_every_s, start a little behind the newest id: X can surface a post
         # late, and a strict since_id would skip it for good (the unique key drops what was
         # read already). Not on every poll: at 20 mentions a second a minute's overlap is
         # 1,200 posts read again each time, eight pages of the poll's budget.
-        now = self.clock()
         if self._overlapped_at is not None and now - self._overlapped_at < self.overlap_every_s:
             return newest, gap
         self._overlapped_at = now

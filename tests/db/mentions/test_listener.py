@@ -106,9 +106,9 @@ def test_since_id_overlaps_behind_the_newest_seen(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
     newest = numbered_mention(sandbox.url, 1)
-    listener = _listener(sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60)
-    listener.poll_once()
-    since, _ = listener.cursor()
+    _listener(sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60).poll_once()
+    # A listener started on a stored cursor goes back the overlap first.
+    since, _ = _listener(sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60).cursor()
     assert since is not None and int(since) < int(newest)
     gap = (snowflake_time(newest) - snowflake_time(since)).total_seconds()
     assert 59 <= gap <= 61
@@ -305,11 +305,15 @@ def test_the_overlap_is_read_again_only_every_so_often(
 ) -> None:
     now = [1000.0]
     newest = numbered_mention(sandbox.url, 1)
-    listener = _listener(
-        sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60, overlap_every_s=30,
-        clock=lambda: now[0],
-    )  # fmt: skip
-    listener.poll_once()
+
+    def start() -> Listener:
+        return _listener(
+            sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60, overlap_every_s=30,
+            clock=lambda: now[0],
+        )  # fmt: skip
+
+    start().poll_once()  # a new cursor: read from the start, nothing to go back for
+    listener = start()
     assert listener.cursor()[0] != newest  # the first poll after a start re-reads
     now[0] += 10
     assert listener.cursor()[0] == newest  # then strict, for a while
@@ -504,3 +508,18 @@ def test_the_posts_mentions_reply_to_are_kept_from_the_page(
         kept = s.get(ReferencedPost, parent)
     assert kept is not None
     assert (kept.author_username, kept.text) == ("mayor", "The bridge reopens in June.")
+
+
+def test_a_burst_on_a_new_cursor_is_read_once(
+    sandbox: Any, db: Any, bot_user: dict[str, str]
+) -> None:
+    """Regression: the first poll read a new timeline from its start, and the next one went
+    back the overlap, reading that whole first burst again (2 reads per mention)."""
+    listener = _listener(sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60)
+    for i in range(150):
+        numbered_mention(sandbox.url, i)
+    first = listener.poll_once()
+    numbered_mention(sandbox.url, 150)
+    second = listener.poll_once()
+    assert (first.pages, first.fetched, first.new) == (2, 150, 150)
+    assert (second.pages, second.fetched, second.new) == (1, 1, 1)
