@@ -391,6 +391,10 @@ def _overload(
         "premium_plus_p95_over_lowest": share,
         "meets_third": share is not None and share <= 1 / 3,
         "latency_s": latency,
+        # Where the first-served tier still waits (p50 per stage).
+        "stages_ms_premium_plus": stats.overhead_report(
+            [t for t in got.timelines if t.tier == "premium_plus"], 0.0
+        )["stages_ms"],
     }
 
 

@@ -267,9 +267,13 @@ class Listener:
         except Exception:
             log.exception("listener.resend_failed")
         while not stop.is_set():
+            started = time.monotonic()
             try:
                 result = self.poll_once()
-                wait = max(self.poll_interval_s, result.wait_s)
+                # Polls start poll_interval_s apart (a poll that took a while waits less):
+                # a mention waits half an interval for its poll on average, not more.
+                took = time.monotonic() - started
+                wait = max(self.poll_interval_s - took, result.wait_s)
             except AuthFailed:
                 raise  # no poll will work until the settings are fixed: the process ends
             except Exception:
