@@ -9,10 +9,9 @@ from datetime import timedelta
 from typing import Any
 
 import structlog
-from sqlalchemy import select
+from sqlalchemy import bindparam, insert, select, text
 
-from bot.db.base import utcnow
-from bot.db.dialect import insert_for
+from bot.db.base import UTCDateTime, utcnow
 from bot.db.engine import transaction
 from bot.mentions.schema import PlatformUser, ReferencedPost
 from bot.platform.protocol import PlatformError, Post
@@ -159,6 +158,20 @@ _STATUS_REASON = {ReplyStatus.SHADOWED: Reason.SHADOW, ReplyStatus.HELD: Reason.
 PROMPT_OVERHEAD_TOKENS = 96
 
 
+# The reply's insert, written once: SQLAlchemy does not cache INSERT ... ON CONFLICT
+# constructs, and compiling this one for every reply was a tenth of the generate worker's
+# CPU. The unique mention_id keeps a reply per mention whoever stores first.
+_INSERT_REPLY = text(
+    "INSERT INTO replies (mention_id, text, status, reason, moderation, model, prompt_tokens, "
+    "completion_tokens, generation_s, ttft_s, created_at, approved_at) VALUES (:mention_id, "
+    ":text, :status, :reason, :moderation, :model, :prompt_tokens, :completion_tokens, "
+    ":generation_s, :ttft_s, :created_at, :approved_at) "
+    "ON CONFLICT (mention_id) DO NOTHING RETURNING id"
+).bindparams(
+    bindparam("created_at", type_=UTCDateTime()), bindparam("approved_at", type_=UTCDateTime())
+)
+
+
 def _store(
     deps: ReplyDeps,
     mention_id: int,
@@ -176,31 +189,28 @@ def _store(
         else _STATUS.get(Moderation(policy.moderation), ReplyStatus.APPROVED)
     )
     now = utcnow()
+    values = {
+        "mention_id": mention_id,
+        "text": answer.text,
+        # Pre-moderated tiers wait for a moderator; shadow tiers are only recorded; the
+        # others post at once.
+        "status": status.value,
+        "reason": _STATUS_REASON.get(status),
+        "moderation": str(policy.moderation),
+        "model": answer.completion.model,
+        "prompt_tokens": answer.completion.prompt_tokens,
+        "completion_tokens": answer.completion.completion_tokens,
+        "generation_s": time.perf_counter() - started,
+        "ttft_s": answer.completion.ttft_s,
+        "created_at": now,
+        "approved_at": now if status == ReplyStatus.APPROVED else None,
+    }
     with transaction(deps.sessions) as s:
-        reply_id = s.execute(
-            insert_for(s, Reply)
-            .values(
-                mention_id=mention_id,
-                text=answer.text,
-                # Pre-moderated tiers wait for a moderator; shadow tiers are only recorded;
-                # the others post at once.
-                status=status,
-                reason=_STATUS_REASON.get(status),
-                moderation=policy.moderation,
-                model=answer.completion.model,
-                prompt_tokens=answer.completion.prompt_tokens,
-                completion_tokens=answer.completion.completion_tokens,
-                generation_s=time.perf_counter() - started,
-                ttft_s=answer.completion.ttft_s,
-                created_at=now,
-                approved_at=now if status == ReplyStatus.APPROVED else None,
-            )
-            .on_conflict_do_nothing(index_elements=["mention_id"])
-            .returning(Reply.id)
-        ).scalar_one_or_none()
+        reply_id = s.execute(_INSERT_REPLY, values).scalar_one_or_none()
         if reply_id is not None and flags:
-            s.add_all(ReplyFlag(reply_id=reply_id, flag=f) for f in sorted(flags))
-        if reply_id is not None:
+            rows = [{"reply_id": reply_id, "flag": f.value} for f in sorted(flags)]
+            s.connection().execute(insert(ReplyFlag), rows)  # Core: no ORM bulk machinery
+        if reply_id is not None and len(answer.posts) > 1:
             set_parts(s, reply_id, answer.posts)
         if held:
             # The system failed this user: the quota unit goes back with the failure.
