@@ -49,6 +49,7 @@ class Config:
     steady_mentions: int = 100
     steady_rate: float | None = None  # half raw_rps unless given
     overload: float | None = None
+    overload_mentions: int | None = None  # as many as the burst unless given
     generate_workers: int = 1
     vllm_priority: bool = True
     send_priority: bool = True
@@ -161,7 +162,11 @@ def _phases(r: Run, extra_roles: dict[str, dict[str, str]]) -> dict[str, Any]:
     cfg = r.cfg
     main = load.plan(cfg.mentions, phase=1)
     steady = load.plan(cfg.steady_mentions, phase=2)
-    overload = load.plan(cfg.mentions, phase=3, tiers=load.OVERLOAD_TIERS) if cfg.overload else []
+    overload = (
+        load.plan(cfg.overload_mentions or cfg.mentions, phase=3, tiers=load.OVERLOAD_TIERS)
+        if cfg.overload
+        else []
+    )
     url = r.cluster.sandbox_url
     parents = [load.seed_parents(url, (len(p) + 1) // 2) for p in (main, steady, overload)]
     baseline = _baseline(r, main, parents[0])

@@ -308,6 +308,9 @@ def bench_pipeline(
     overload: Annotated[
         float | None, typer.Option(help="Also a phase at this multiple of raw_rps, by tier.")
     ] = None,
+    overload_mentions: Annotated[
+        int | None, typer.Option(help="Mentions of the overload phase (default: --mentions).")
+    ] = None,
     vllm_priority: Annotated[
         bool, typer.Option(help="Start vLLM with --scheduling-policy priority.")
     ] = True,
@@ -326,6 +329,7 @@ def bench_pipeline(
     from rich.console import Console
 
     from bot.bench.pipeline import Config
+    from bot.bench.pipeline_load import REACH_BACK
     from bot.bench.scratch import BenchError, is_sqlite
 
     settings = load_settings()
@@ -333,9 +337,17 @@ def bench_pipeline(
     if is_sqlite(settings.database_url):
         console.print("[red]bench pipeline: set MENTIONBOT_DATABASE_URL to Postgres[/red]")
         raise typer.Exit(2)
+    if mentions > REACH_BACK:
+        # Posted at once, the oldest would be out of the timeline's reach before a poll.
+        console.print(
+            f"[red]bench pipeline: a burst of {mentions} mentions: X's mentions timeline "
+            f"reaches back {REACH_BACK} posts (--overload-mentions makes a longer overload)[/red]"
+        )
+        raise typer.Exit(2)
     cfg = Config(
         mentions=mentions, concurrency=concurrency, max_tokens=max_tokens,
         steady_mentions=steady_mentions, steady_rate=steady_rate, overload=overload,
+        overload_mentions=overload_mentions,
         generate_workers=generate_workers, vllm_priority=vllm_priority,
         # A first-come first-served vLLM refuses a request that carries a priority.
         send_priority=send_priority and vllm_priority, drain_timeout_s=drain_timeout,
