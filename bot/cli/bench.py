@@ -329,21 +329,11 @@ def bench_pipeline(
     from rich.console import Console
 
     from bot.bench.pipeline import Config
-    from bot.bench.pipeline_load import REACH_BACK
-    from bot.bench.scratch import BenchError, is_sqlite
+    from bot.bench.scratch import BenchError
 
     settings = load_settings()
     console = Console(stderr=True)
-    if is_sqlite(settings.database_url):
-        console.print("[red]bench pipeline: set MENTIONBOT_DATABASE_URL to Postgres[/red]")
-        raise typer.Exit(2)
-    if mentions > REACH_BACK:
-        # Posted at once, the oldest would be out of the timeline's reach before a poll.
-        console.print(
-            f"[red]bench pipeline: a burst of {mentions} mentions: X's mentions timeline "
-            f"reaches back {REACH_BACK} posts (--overload-mentions makes a longer overload)[/red]"
-        )
-        raise typer.Exit(2)
+    _refuse_pipeline(settings, mentions, console)
     cfg = Config(
         mentions=mentions, concurrency=concurrency, max_tokens=max_tokens,
         steady_mentions=steady_mentions, steady_rate=steady_rate, overload=overload,
@@ -364,6 +354,23 @@ def bench_pipeline(
     )
     if as_json:
         typer.echo(json.dumps(doc))
+
+
+def _refuse_pipeline(settings: Settings, mentions: int, console: Console) -> None:
+    """Exit with 2, before anything starts, when the run could not measure what it says."""
+    from bot.bench.pipeline_load import REACH_BACK
+    from bot.bench.scratch import is_sqlite
+
+    if is_sqlite(settings.database_url):
+        console.print("[red]bench pipeline: set MENTIONBOT_DATABASE_URL to Postgres[/red]")
+        raise typer.Exit(2)
+    if mentions > REACH_BACK:
+        # Posted at once, the oldest would be out of the timeline's reach before a poll.
+        console.print(
+            f"[red]bench pipeline: a burst of {mentions} mentions: X's mentions timeline "
+            f"reaches back {REACH_BACK} posts (--overload-mentions makes a longer overload)[/red]"
+        )
+        raise typer.Exit(2)
 
 
 def _pipeline(cfg: PipelineConfig, settings: Settings, engines: int, console: Console) -> Any:
