@@ -7,7 +7,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from models.llm_client import Completion, VLLMClient
 from models.prompt import ContextPost, build_messages, load_persona
@@ -60,6 +60,29 @@ def _pct(values: Sequence[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, round(q * (len(ordered) - 1)))]
 
 
+T = TypeVar("T")
+
+
+def run_concurrently(
+    call: Callable[[int], T], count: int, concurrency: int, on_done: Callable[[], None]
+) -> tuple[float, list[T | None]]:
+    """call(0), ..., call(count - 1) with `concurrency` in flight: (wall seconds, results).
+    A call that raises gives None: counted, not fatal (a benchmark reports its errors)."""
+
+    def one(i: int) -> T | None:
+        try:
+            return call(i)
+        except Exception:
+            return None
+        finally:
+            on_done()
+
+    started = time.perf_counter()
+    with ThreadPoolExecutor(max_workers=concurrency) as pool:
+        results = list(pool.map(one, range(count)))
+    return time.perf_counter() - started, results
+
+
 def run_level(
     client: VLLMClient,
     concurrency: int,
@@ -70,25 +93,17 @@ def run_level(
 ) -> Run:
     """Send `requests` requests with `concurrency` in flight; every one generates max_tokens."""
 
-    def one(i: int) -> Completion | None:
-        try:
-            # ignore_eos makes every request cost the same, as vLLM's own bench does.
-            return client.complete(
-                messages[i % len(messages)],
-                max_tokens=max_tokens,
-                temperature=0.7,
-                seed=i,
-                extra={"ignore_eos": True},
-            )
-        except Exception:  # counted, not fatal: a benchmark reports its errors
-            return None
-        finally:
-            on_done()
+    def one(i: int) -> Completion:
+        # ignore_eos makes every request cost the same, as vLLM's own bench does.
+        return client.complete(
+            messages[i % len(messages)],
+            max_tokens=max_tokens,
+            temperature=0.7,
+            seed=i,
+            extra={"ignore_eos": True},
+        )
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        results = list(pool.map(one, range(requests)))
-    wall = time.perf_counter() - started
+    wall, results = run_concurrently(one, requests, concurrency, on_done)
     ok = [r for r in results if r is not None]
     latencies = [r.elapsed_s for r in ok] or [0.0]
     ttfts = [r.ttft_s for r in ok if r.ttft_s is not None]

@@ -16,7 +16,7 @@ from datetime import datetime
 import httpx
 from sqlalchemy import select
 
-from bot.bench.llm import BENCH_MENTIONS, BENCH_THREAD
+from bot.bench.llm import BENCH_MENTIONS, BENCH_THREAD, run_concurrently
 from bot.bench.pipeline_stats import Timeline
 from bot.db.engine import SessionFactory
 from bot.mentions.schema import Mention, PlatformUser
@@ -166,18 +166,11 @@ def bare_round(
     (wall seconds, failures)."""
 
     def one(i: int) -> bool:
-        try:
-            generate.complete(deps[i % len(deps)], messages[i], policies[mentions[i].tier])
-            return True
-        except Exception:  # counted, not fatal: a benchmark reports its errors
-            return False
-        finally:
-            on_done()
+        generate.complete(deps[i % len(deps)], messages[i], policies[mentions[i].tier])
+        return True
 
-    started = time.perf_counter()
-    with ThreadPoolExecutor(max_workers=concurrency) as pool:
-        ok = list(pool.map(one, range(len(mentions))))
-    return time.perf_counter() - started, ok.count(False)
+    wall, results = run_concurrently(one, len(mentions), concurrency, on_done)
+    return wall, results.count(None)
 
 
 def _epoch(moment: datetime | None) -> float | None:

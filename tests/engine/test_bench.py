@@ -2,16 +2,12 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
-from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.process import last_json, run_mentionbot
 
 pytestmark = [pytest.mark.engine]
 
@@ -22,30 +18,9 @@ def test_bench_llm_prints_one_json_line_per_contract(vllm_server: Any) -> None:
         "MENTIONBOT_LLM_URL": vllm_server.base_url,
         "MENTIONBOT_LLM_MODEL": vllm_server.model,
     }
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "bench",
-            "llm",
-            "--concurrency",
-            "1,4",
-            "--max-tokens",
-            "8",
-            "--requests",
-            "8",
-            "--json",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["bench", "llm", "--concurrency", "1,4", "--max-tokens", "8", "--requests", "8"]
+    proc = run_mentionbot([*args, "--json"], env)
+    out = last_json(proc)
     assert [r["concurrency"] for r in out["runs"]] == [1, 4]
     for run in out["runs"]:
         assert run["errors"] == 0 and run["requests"] == 8
@@ -69,17 +44,9 @@ def test_bench_soak_runs_the_pipeline_and_reports_what_the_issue_asks(
         "MENTIONBOT_LLM_MAX_TOKENS": "16",
         "MENTIONBOT_DATABASE_URL": pg_url,  # the scratch database goes beside it
     }
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "soak", "--rate", "5", "--seconds", "6", "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+    out = last_json(
+        run_mentionbot(["bench", "soak", "--rate", "5", "--seconds", "6", "--json"], env)
     )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
     assert out["sent"] == 30 and out["drained"] and out["drain_s"] is not None
     assert out["outcomes"] == {"mention answered:answered": 30, "reply posted": 30}
     assert set(out["memory_mb"]) == {"sandbox", "listener", "generate", "post", "beat"}
@@ -100,17 +67,8 @@ def test_bench_pipeline_reports_what_the_issue_asks(vllm_server: Any, pg_url: st
         "MENTIONBOT_DATABASE_URL": pg_url,  # the scratch database goes beside it
     }
     args = ["--mentions", "20", "--steady-mentions", "10", "--max-tokens", "16", "--overload", "2"]
-    proc = subprocess.run(
-        [sys.executable, "-m", "bot", "bench", "pipeline", *args, "--json"],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    out = json.loads(proc.stdout.strip().splitlines()[-1])
+    proc = run_mentionbot(["bench", "pipeline", *args, "--json"], env)
+    out = last_json(proc)
     assert out["raw_rps"] > 0 and out["raw_errors"] == 0
     assert out["pipeline_rps"] > 0 and out["replies"] == 20
     assert out["ratio"] == pytest.approx(out["pipeline_rps"] / out["raw_rps"], rel=0.01)

@@ -2,16 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.fixtures.process import last_json, run_mentionbot
 
 pytestmark = [pytest.mark.engine]
 
@@ -28,28 +25,9 @@ def test_demo_answers_every_mention_once(vllm_server: Any, tmp_path: Path) -> No
             "MENTIONBOT_VAR_DIR": str(tmp_path),
         }
     )
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "bot",
-            "demo",
-            "--mentions",
-            "8",
-            "--exit-when-done",
-            "--json",
-            "--timeout-s",
-            "300",
-        ],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=420,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    summary = json.loads(proc.stdout.strip().splitlines()[-1])
+    args = ["demo", "--mentions", "8", "--exit-when-done", "--json", "--timeout-s", "300"]
+    proc = run_mentionbot(args, env, timeout=420)
+    summary = last_json(proc)
     assert summary["mentions"] == 8
     assert summary["answered"] == summary["posted"] == 8
     assert summary["failed"] == 0

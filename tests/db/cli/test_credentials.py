@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -15,7 +14,8 @@ import pytest
 from bot.cli.common import EXIT_CONFIG
 from bot.platform.sandbox.access import Credentials
 from bot.platform.sandbox.server import SandboxServer
-from tests.fixtures.services import KEY_PREFIX, REDIS_URL, REPO
+from tests.fixtures.process import run_mentionbot
+from tests.fixtures.services import KEY_PREFIX, REDIS_URL
 
 BOT_ID = "1000000000000000001"
 ACCEPTED = Credentials(consumer_key="ck-4cc3pt3d", access_token="at-4cc3pt3d", bearer_token="bt-ok")
@@ -44,15 +44,7 @@ def run_bot(args: list[str], **settings: str) -> subprocess.CompletedProcess[str
     env = {k: v for k, v in os.environ.items() if not k.startswith("MENTIONBOT_")}
     env.update({f"MENTIONBOT_{k.upper()}": v for k, v in settings.items()})
     env.update(MENTIONBOT_BROKER_URL=REDIS_URL, MENTIONBOT_BROKER_KEY_PREFIX=KEY_PREFIX)
-    return subprocess.run(
-        [sys.executable, "-m", "bot", *args],
-        cwd=REPO,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
+    return run_mentionbot(args, env, timeout=120)
 
 
 def oauth1(access_token: str) -> dict[str, str]:

@@ -31,6 +31,13 @@ MESSAGES = [{"role": "user", "content": "is this true?"}]
 POLICY = Policy("premium_plus", True, 50, 300, 77, 0, "post", None, 30)
 
 
+def _last_user_message(server: FakeVLLM) -> str:
+    """The user message (the mention, its thread) of the last request the model got."""
+    body = server.requests[-1].body
+    assert body is not None
+    return str(body["messages"][1]["content"])
+
+
 def _deps(server: FakeVLLM, **settings: Any) -> ReplyDeps:
     s = Settings(**{"x_api_url": "http://127.0.0.1:9", **settings})
     return ReplyDeps(
@@ -199,9 +206,7 @@ def test_a_long_mention_is_cut_to_its_budget_with_a_marker(
             tier="premium", priority=3, quota_at=utcnow(),
         )  # fmt: skip
     assert generate_reply(deps, mention.id) is not None
-    body = server.requests[-1].body
-    assert body is not None
-    user_message = body["messages"][1]["content"]
+    user_message = _last_user_message(server)
     assert CUT_MARKER in user_message and question not in user_message
 
 
@@ -244,9 +249,7 @@ def test_thread_context_names_authors_by_handle_and_marks_the_bots_own(
             status=MentionStatus.QUEUED, tier="premium", priority=3, quota_at=utcnow(),
         )  # fmt: skip
     assert generate_reply(deps, mention.id) is not None
-    body = server.requests[-1].body
-    assert body is not None
-    user_message = body["messages"][1]["content"]
+    user_message = _last_user_message(server)
     assert "post by @alice\n" in user_message
     assert f"post by @{bot_user['username']} (your earlier reply)" in user_message
     assert "post by @8101" not in user_message
@@ -266,9 +269,7 @@ def test_a_quote_posts_answer_reads_the_quoted_post(
             tier="premium", priority=3, quota_at=utcnow(), quoted_post_id=quoted,
         )  # fmt: skip
     assert generate_reply(deps, mention.id) is not None
-    body = server.requests[-1].body
-    assert body is not None
-    user_message = body["messages"][1]["content"]
+    user_message = _last_user_message(server)
     assert "The bridge closes in May." in user_message and "@council" in user_message
 
 
@@ -290,7 +291,5 @@ def test_the_parent_the_mentions_page_carried_is_not_fetched_again(
             priority=3, quota_at=utcnow(), in_reply_to_post_id=parent,
         )  # fmt: skip
     assert generate_reply(deps, mention.id) is not None
-    body = server.requests[-1].body
-    assert body is not None
-    user_message = body["messages"][1]["content"]
+    user_message = _last_user_message(server)
     assert "post by @mayor\nThe bridge reopens in June." in user_message
