@@ -1,6 +1,6 @@
 """mentionbot: answers mentions of an X bot account with a Mixture-of-Experts model on vLLM.
 
-The flow, one package per step (DESIGN.md §1-2):
+The flow, one package per step (docs/design.md §1-2):
 
     platform (X, or the sandbox)
       → mentions     the listener polls, decide() gates, ingest stores with the cursor

@@ -1,4 +1,4 @@
-"""How bot/ hands committed work to the queue without importing workers/ (DESIGN.md §1).
+"""How bot/ hands committed work to the queue without importing workers/ (docs/design.md §1).
 
 The composition root (bot.cli) gives the listener, the sweeper and the dashboard a
 TaskSender; workers.sender.CelerySender is the real one.

@@ -62,7 +62,7 @@ _PROFILES: tuple[ModelProfile, ...] = (
             "A 2-layer random Mixtral (4 experts, top-2) built by models/checkpoints/tiny_moe.py "
             "from a fixed seed; proves the pipeline and the engine, says nothing."
         ),
-        sources=("DESIGN.md section 4 (CPU engine measurements on this machine)",),
+        sources=("docs/design.md section 4 (CPU engine measurements on this machine)",),
     ),
     ModelProfile(
         name="smol-moe",

@@ -37,7 +37,7 @@ def create_app(settings: Settings) -> Celery:
         # Several bots (or test runs) can share one Redis without taking each other's tasks.
         transport["global_keyprefix"] = settings.broker_key_prefix
     if settings.broker_url.startswith("memory://"):
-        # The default 1 s poll makes the in-process demo crawl (DESIGN.md §6).
+        # The default 1 s poll makes the in-process demo crawl (docs/design.md §6).
         transport = {"polling_interval": 0.01}
     app.conf.update(
         task_serializer="json",

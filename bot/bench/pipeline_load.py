@@ -32,7 +32,7 @@ from bot.subscribers.tiers import Policy
 SUBSCRIPTION = {"premium_plus": "PremiumPlus", "premium": "Premium"}
 # Under the premium tier's 10 replies an hour (and premium_plus's 50): none is refused.
 MENTIONS_PER_AUTHOR = 5
-# X's mentions timeline reaches back this many posts (DESIGN.md; the sandbox does the same).
+# X's mentions timeline reaches back this many posts (docs/design.md; the sandbox does the same).
 REACH_BACK = 800
 PARENT_AUTHOR = ("4242", BENCH_THREAD[0].author_username)
 

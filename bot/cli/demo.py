@@ -156,7 +156,7 @@ def run_demo(
     from bot.cli.local_engine import local_engine
     from bot.db import migrate
     from bot.db.engine import make_engine, make_session_factory
-    from bot.platform.sandbox.server import SandboxServer
+    from bot.sandbox.server import SandboxServer
 
     console = Console(stderr=True)
     started = time.perf_counter()

@@ -47,10 +47,10 @@ def sandbox(
 ) -> None:
     """Run the local X API v2 sandbox alone. Its default credentials are what the bot signs
     with when MENTIONBOT_X_API_URL is set and no X credentials are."""
-    from bot.platform.sandbox.access import Credentials
-    from bot.platform.sandbox.limits import parse_limits
-    from bot.platform.sandbox.server import main
-    from bot.platform.sandbox.vocabulary import vocabulary_named
+    from bot.sandbox.access import Credentials
+    from bot.sandbox.limits import parse_limits
+    from bot.sandbox.server import main
+    from bot.sandbox.vocabulary import vocabulary_named
 
     try:
         limits = parse_limits(limit or [])

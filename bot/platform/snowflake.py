@@ -1,4 +1,4 @@
-"""X post ids are Snowflakes: the top bits are milliseconds since X's epoch (DESIGN.md §4)."""
+"""X post ids are Snowflakes: the top bits are milliseconds since X's epoch (docs/design.md §4)."""
 
 from __future__ import annotations
 

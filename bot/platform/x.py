@@ -344,7 +344,7 @@ class XPlatform:
         pagination_token: str | None = None,
         max_results: int = 100,
     ) -> MentionsPage:
-        """One page of mentions with authors expanded (DESIGN.md §2 step 1 fields)."""
+        """One page of mentions with authors expanded (docs/design.md §2 step 1 fields)."""
         resp = self._call(
             self.client.get_users_mentions,
             user_id,

@@ -18,7 +18,7 @@ from models.xlength import MAX_WEIGHTED_LENGTH, fits
 
 log = structlog.get_logger(__name__)
 
-# X's user.fields subscription_type values (DESIGN.md section 4).
+# X's user.fields subscription_type values (docs/design.md section 4).
 FROM_X: dict[str, Tier] = {
     "None": Tier.NONE,
     "Basic": Tier.BASIC,

@@ -141,7 +141,7 @@ def test_worker_reports_queue_depth_posts_and_failures(
 
 def test_worker_health_follows_its_broker_connection(tmp_path: Path) -> None:
     redis_server = shutil.which("redis-server")
-    assert redis_server, "redis-server is needed (DESIGN.md section 6)"
+    assert redis_server, "redis-server is needed (docs/design.md section 6)"
     redis_port, port = free_port(), free_port()
     # A worker needs X settings to start (nothing listens at this one: it starts unchecked).
     env = _env(

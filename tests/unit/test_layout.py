@@ -1,4 +1,4 @@
-"""The layout rules of DESIGN.md section 1 and issue 7, checked rather than only written:
+"""The layout rules of docs/design.md section 1 and issue 7, checked rather than only written:
 package docstrings, size limits, no private names across modules, and the import-linter
 contracts (shown to fail on a forbidden import)."""
 
@@ -82,7 +82,7 @@ def test_the_import_contracts_hold() -> None:
         ("bot/mentions/gating.py", "import workers.names", "only bot.cli imports workers"),
         ("models/xlength.py", "import bot.vocab", "workers above bot above models"),
         ("bot/subscribers/quotas.py", "import bot.replies.claims", "bot's features depend one way"),
-        ("bot/platform/sandbox/store.py", "import bot.db.base", "sandbox imports nothing"),
+        ("bot/sandbox/store.py", "import bot.db.base", "sandbox imports nothing"),
     ],
 )
 def test_a_forbidden_import_breaks_a_contract(

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 
 from bot.cli.common import EXIT_CONFIG
-from bot.platform.sandbox.access import Credentials
-from bot.platform.sandbox.server import SandboxServer
+from bot.sandbox.access import Credentials
+from bot.sandbox.server import SandboxServer
 from tests.fixtures.process import run_mentionbot
 from tests.fixtures.services import KEY_PREFIX, REDIS_URL
 

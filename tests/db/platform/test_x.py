@@ -1,7 +1,7 @@
 """The sandbox answers the recorded real X API v2 exchanges with the same shapes, and tweepy
 4.17 (the client the bot uses) parses both alike.
 
-Every interaction of every file in ../shared/x-api-recordings (or $MENTIONBOT_X_RECORDINGS) is
+Every interaction of every file in tests/data/x-api-recordings (or $MENTIONBOT_X_RECORDINGS) is
 replayed twice against a sandbox seeded from the recording: once as raw HTTP, once through the
 tweepy.Client method that makes that request (pointed at the sandbox through its `session`).
 """
@@ -22,18 +22,18 @@ import pytest
 import requests
 import tweepy
 
-from bot.platform.sandbox.access import DEFAULT_KEY
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.limits import DEFAULT_LIMITS
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.text import mentioned_usernames
 from bot.platform.x import RedirectSession
+from bot.sandbox.access import DEFAULT_KEY
+from bot.sandbox.app import create_app
+from bot.sandbox.limits import DEFAULT_LIMITS
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.store import Store
+from bot.sandbox.text import mentioned_usernames
 from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 RECORDINGS = Path(
     os.environ.get("MENTIONBOT_X_RECORDINGS")
-    or Path(__file__).resolve().parents[3].parent / "shared" / "x-api-recordings"
+    or Path(__file__).resolve().parents[2] / "data" / "x-api-recordings"
 )
 FILES = sorted(RECORDINGS.glob("*.json"))
 # Author for recorded posts whose author the recording does not show.
@@ -322,7 +322,7 @@ def test_recorded_exchanges_through_tweepy(
             new_ids[exchange["response"]["body"]["data"]["id"]] = body["data"]["id"]
 
 
-# the tweepy calls the bot makes (DESIGN.md section 2)
+# the tweepy calls the bot makes (docs/design.md section 2)
 
 DESIGN_FIELDS: dict[str, list[str]] = {
     "expansions": ["author_id", "referenced_tweets.id"],

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from bot.mentions.gating import GatingRules
 from bot.mentions.ingest import ingest
 from bot.mentions.schema import Mention, PlatformUser
-from bot.platform.sandbox.server import SandboxServer
 from bot.platform.x import XPlatform
+from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 from tests.fixtures.factories.platform import SANDBOX_BEARER
 

@@ -14,13 +14,13 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.db.base import utcnow
 from bot.mentions.schema import Mention
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.limits import RateLimit
-from bot.platform.sandbox.server import SandboxServer
 from bot.replies.deps import TryLater
 from bot.replies.post import post_budget_left, post_reply
 from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
+from bot.sandbox.app import create_app
+from bot.sandbox.limits import RateLimit
+from bot.sandbox.server import SandboxServer
 from bot.vocab import Reason, ReplyStatus
 from tests.fixtures.factories.platform import bot_replies, sandbox_mention
 from tests.fixtures.factories.replies import approved_reply, post_deps

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from bot.platform.sandbox.limits import (
+from bot.sandbox.limits import (
     DEFAULT_WINDOW_S,
     ENDPOINTS,
     RateLimit,

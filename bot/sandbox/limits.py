@@ -11,7 +11,7 @@ DEFAULT_WINDOW_S = 900
 DAY_S = 86_400
 # Per user and 15 minutes unless said otherwise: docs.x.com's figures for the pay-per-use
 # API (mentions 300 per user, 450 per app; posting 100 per user), the recordings' for the
-# rest (../shared/x-api-recordings).
+# rest (tests/data/x-api-recordings).
 DEFAULT_LIMITS: Mapping[str, int] = {
     "me": 75,
     "mentions": 300,

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from bot.platform.sandbox.store import Store
+from bot.sandbox.store import Store
 from tests.fixtures.spec import validate_component
 
 BOT_ID = "1000000000000000001"

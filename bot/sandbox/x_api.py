@@ -1,8 +1,8 @@
 """The sandbox's X API v2 endpoints, as tweepy 4.17 calls them (routes on x_router).
 
 Each route is metered by XRoute (request counts, latency, rate limit, injected errors, X's
-rate-limit headers); the JSON shapes come from bot.platform.sandbox.render and the query
-parsing from bot.platform.sandbox.params.
+rate-limit headers); the JSON shapes come from bot.sandbox.render and the query
+parsing from bot.sandbox.params.
 """
 
 from __future__ import annotations
@@ -18,8 +18,8 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field
 
-from bot.platform.sandbox.access import billing_response, refusal
-from bot.platform.sandbox.params import (
+from bot.sandbox.access import billing_response, refusal
+from bot.sandbox.params import (
     ID_PATTERN,
     LOOKUP_PARAMS,
     ME_PARAMS,
@@ -28,8 +28,8 @@ from bot.platform.sandbox.params import (
     encode_token,
     vocabulary_of,
 )
-from bot.platform.sandbox.records import DuplicateContent, NotAuthor, UnknownPost, UnknownUser
-from bot.platform.sandbox.render import (
+from bot.sandbox.records import DuplicateContent, NotAuthor, UnknownPost, UnknownUser
+from bot.sandbox.render import (
     JSON,
     XError,
     XJSONResponse,
@@ -40,9 +40,9 @@ from bot.platform.sandbox.render import (
     render_user,
     tweets_body,
 )
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
-from bot.platform.sandbox.vocabulary import VOCABULARIES
+from bot.sandbox.store import Store
+from bot.sandbox.text import MAX_WEIGHTED_LENGTH, lone_surrogate
+from bot.sandbox.vocabulary import VOCABULARIES
 
 DUPLICATE_DETAIL = "You are not allowed to create a Tweet with duplicate content."
 REPLY_GONE_DETAIL = "You attempted to reply to a Tweet that is deleted or not visible to you."

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from fastapi import Request
 
-from bot.platform.sandbox.render import JSON, View, invalid_request
-from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary, spoken
+from bot.sandbox.render import JSON, View, invalid_request
+from bot.sandbox.vocabulary import CLASSIC, Vocabulary, spoken
 
 ID_PATTERN = "^[0-9]{1,19}$"
 

@@ -7,10 +7,10 @@ from collections.abc import Mapping
 import uvicorn
 from fastapi import FastAPI
 
-from bot.platform.sandbox.access import Credentials
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.limits import RateLimit
-from bot.platform.sandbox.store import Store
+from bot.sandbox.access import Credentials
+from bot.sandbox.app import create_app
+from bot.sandbox.limits import RateLimit
+from bot.sandbox.store import Store
 from bot.threaded_server import ThreadedServer
 
 

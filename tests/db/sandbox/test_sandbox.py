@@ -11,10 +11,10 @@ from typing import Any
 import httpx
 import pytest
 
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import MENTIONS_REACH_BACK, Store
 from bot.platform.snowflake import snowflake_ms
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.store import MENTIONS_REACH_BACK, Store
 from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"

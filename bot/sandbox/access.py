@@ -19,9 +19,9 @@ from urllib.parse import unquote
 
 from fastapi.responses import JSONResponse, Response
 
-from bot.platform.sandbox.records import Billing
-from bot.platform.sandbox.render import JSON, XJSONResponse, problem
-from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary
+from bot.sandbox.records import Billing
+from bot.sandbox.render import JSON, XJSONResponse, problem
+from bot.sandbox.vocabulary import CLASSIC, Vocabulary
 
 # What XPlatform signs with when it is pointed at a sandbox and given no credentials.
 DEFAULT_KEY = "sandbox"

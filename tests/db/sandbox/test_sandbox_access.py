@@ -14,15 +14,15 @@ import pytest
 import tweepy
 
 from bot.platform.protocol import AuthFailed
-from bot.platform.sandbox.access import (
+from bot.platform.x import SANDBOX_KEY, RedirectSession, XPlatform
+from bot.sandbox.access import (
     APP_ONLY_DETAIL,
     DEFAULT_KEY,
     Credentials,
     oauth_params,
 )
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.x import SANDBOX_KEY, RedirectSession, XPlatform
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 from models.serving.server import free_port
 from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER

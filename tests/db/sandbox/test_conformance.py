@@ -19,10 +19,10 @@ import httpx
 import pytest
 from jsonschema import ValidationError
 
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.vocabulary import CLASSIC, POSTS, Vocabulary
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.store import Store
+from bot.sandbox.vocabulary import CLASSIC, POSTS, Vocabulary
 from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER
 from tests.fixtures.spec import (
     SPEC_VERSIONS,

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 
-from bot.platform.sandbox.limits import DAILY_LIMITS, ENDPOINTS, RateLimit, default_limits
-from bot.platform.sandbox.records import (
+from bot.platform.snowflake import snowflake
+from bot.sandbox.limits import DAILY_LIMITS, ENDPOINTS, RateLimit, default_limits
+from bot.sandbox.records import (
     DuplicateContent,
     Fault,
     NotAuthor,
@@ -25,8 +26,7 @@ from bot.platform.sandbox.records import (
     UnknownUser,
     User,
 )
-from bot.platform.sandbox.text import mentioned_usernames, reply_handles, reply_prefix
-from bot.platform.snowflake import snowflake
+from bot.sandbox.text import mentioned_usernames, reply_handles, reply_prefix
 
 MENTIONS_REACH_BACK = 800
 USER_TWEETS_REACH_BACK = 3200

@@ -15,8 +15,8 @@ import requests
 from xdk.posts.models import CreateRequest
 from xdk.schemas import CreatePostsReply, ResourceNotFoundProblem
 
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
 from tests.fixtures.sdk import xdk_client
 
 BOT_ID = "1000000000000000001"

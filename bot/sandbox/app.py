@@ -1,8 +1,8 @@
 """The sandbox's FastAPI app: X API v2 endpoints as tweepy 4.17 and xdk call them, plus a
 control API.
 
-The X endpoints live in bot.platform.sandbox.x_api, the /sandbox/ control API in
-bot.platform.sandbox.control. Any other /2/ path (or a known one with another method) gets X's
+The X endpoints live in bot.sandbox.x_api, the /sandbox/ control API in
+bot.sandbox.control. Any other /2/ path (or a known one with another method) gets X's
 404 problem, not FastAPI's {"detail": "Not Found"}.
 """
 
@@ -17,16 +17,16 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 
-from bot.platform.sandbox.access import Credentials
-from bot.platform.sandbox.control import control_router
-from bot.platform.sandbox.limits import RateLimit
-from bot.platform.sandbox.params import vocabulary_of
-from bot.platform.sandbox.records import User
-from bot.platform.sandbox.render import XJSONResponse, problem
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.text import NOT_UNICODE
-from bot.platform.sandbox.vocabulary import CLASSIC, vocabulary_named
-from bot.platform.sandbox.x_api import x_router
+from bot.sandbox.access import Credentials
+from bot.sandbox.control import control_router
+from bot.sandbox.limits import RateLimit
+from bot.sandbox.params import vocabulary_of
+from bot.sandbox.records import User
+from bot.sandbox.render import XJSONResponse, problem
+from bot.sandbox.store import Store
+from bot.sandbox.text import NOT_UNICODE
+from bot.sandbox.vocabulary import CLASSIC, vocabulary_named
+from bot.sandbox.x_api import x_router
 
 
 async def invalid_control_request(_request: Request, exc: Exception) -> Response:

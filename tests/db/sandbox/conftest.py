@@ -9,9 +9,9 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import Store
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.store import Store
 from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 

@@ -10,10 +10,10 @@ from typing import Any
 
 from fastapi.responses import JSONResponse
 
-from bot.platform.sandbox.records import Post, User
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.text import shortened
-from bot.platform.sandbox.vocabulary import CLASSIC, Vocabulary
+from bot.sandbox.records import Post, User
+from bot.sandbox.store import Store
+from bot.sandbox.text import shortened
+from bot.sandbox.vocabulary import CLASSIC, Vocabulary
 
 JSON = dict[str, Any]
 # v2.167's problem for a status that has no type of its own (its Problem is a oneOf of typed

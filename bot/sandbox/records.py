@@ -6,8 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
-from bot.platform.sandbox.limits import RateLimit
 from bot.platform.snowflake import snowflake_ms
+from bot.sandbox.limits import RateLimit
 
 __all__ = [
     "Billing",

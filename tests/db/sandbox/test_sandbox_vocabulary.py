@@ -15,9 +15,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.server import SandboxServer
-from bot.platform.sandbox.store import Store
+from bot.sandbox.app import create_app
+from bot.sandbox.server import SandboxServer
+from bot.sandbox.store import Store
 from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"

@@ -10,8 +10,8 @@ import httpx
 import pytest
 
 from bot.platform.protocol import RepliesRestricted, TargetGone
-from bot.platform.sandbox.server import SandboxServer
 from bot.platform.x import XPlatform
+from bot.sandbox.server import SandboxServer
 from bot.settings import Settings
 
 BOT_ID = "1000000000000000001"

@@ -10,13 +10,13 @@ from typing import Literal
 from fastapi import APIRouter, HTTPException, Request
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from bot.platform.sandbox.limits import RateLimit
-from bot.platform.sandbox.params import ID_PATTERN
-from bot.platform.sandbox.records import Billing, Fault, Post, UnknownPost, UnknownUser
-from bot.platform.sandbox.render import XJSONResponse, format_time
-from bot.platform.sandbox.store import Store
-from bot.platform.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
-from bot.platform.sandbox.x_api import store_of
+from bot.sandbox.limits import RateLimit
+from bot.sandbox.params import ID_PATTERN
+from bot.sandbox.records import Billing, Fault, Post, UnknownPost, UnknownUser
+from bot.sandbox.render import XJSONResponse, format_time
+from bot.sandbox.store import Store
+from bot.sandbox.text import NOT_UNICODE, lone_surrogate, mentions_username, reply_prefix
+from bot.sandbox.x_api import store_of
 
 Subscription = Literal["None", "Basic", "Premium", "PremiumPlus"]
 VerifiedType = Literal["blue", "business", "government", "none"]

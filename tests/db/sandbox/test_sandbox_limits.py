@@ -16,9 +16,9 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
-from bot.platform.sandbox.app import create_app
-from bot.platform.sandbox.limits import RateLimit
-from bot.platform.sandbox.server import SandboxServer
+from bot.sandbox.app import create_app
+from bot.sandbox.limits import RateLimit
+from bot.sandbox.server import SandboxServer
 from tests.fixtures.factories.platform import SANDBOX_AUTH
 
 BOT_ID = "1000000000000000001"
