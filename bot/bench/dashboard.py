@@ -19,11 +19,11 @@ from bot.bench.scratch import scratch_database
 from bot.db.base import UTCDateTime, utcnow
 from bot.db.engine import make_engine, make_session_factory, transaction
 from bot.moderation.accounts import add_moderator, generate_password
-from bot.moderation.views_common import DashboardDeps
 from bot.platform.x import XPlatform
 from bot.sender import TaskSender
 from bot.settings import Settings
 from bot.threaded_server import ThreadedServer
+from bot.web.deps import DashboardDeps
 
 TARGET_QUEUE_P95_MS = 300.0
 _SEED = (

@@ -22,9 +22,9 @@ def build_dashboard(
 ) -> FastAPI:
     """The dashboard app on the configured database, Celery broker and platform."""
     from bot.db.engine import make_engine, make_session_factory
-    from bot.moderation.views_common import DashboardDeps
     from bot.platform.x import XPlatform
     from bot.web.app import create_app
+    from bot.web.deps import DashboardDeps
     from workers.celery_app import create_app as create_celery
     from workers.sender import CelerySender
 

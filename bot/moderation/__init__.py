@@ -1,10 +1,11 @@
-"""Moderators keeping the bot in line: dashboard accounts and sign-in (`accounts`), the
-append-only audit log (`audit`), the review queue for pre-moderated tiers (`review`),
-posted and shadow replies (`published`), the posting kill switch (`posting`), notes on
-accounts (`notes`), the dashboard's charts (`stats`), and their web pages (`views_*`: thin
-routers over these services, which `mentionbot review|moderators|posting` use too).
+"""Moderators keeping the bot in line, as services: dashboard accounts and sign-in
+(`accounts`), the append-only audit log (`audit`), the review queue's listings and items
+(`items`), the decisions on pending replies (`review`), posted, shadow and held replies
+(`published`), the posting kill switch (`posting`), notes on accounts (`notes`), the
+dashboard's figures (`stats`) and the tables (`schema`). The dashboard (bot.web) and
+`mentionbot review|moderators|posting` call them alike.
 
 May import: bot.replies, bot.mentions, bot.subscribers, bot.platform, bot.db, the shared
-modules, models. The web app (bot.web) builds on this package, never the other way round:
-views find their templates and collaborators on `request.app.state`.
+modules, models. Nothing of FastAPI or Starlette (an import contract says so): the web app
+(bot.web) builds on this package, never the other way round.
 """

@@ -16,15 +16,9 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import text
 from starlette.middleware.sessions import SessionMiddleware
 
-from bot.moderation import (
-    items,
-    posting,
-    views_admin,
-    views_published,
-    views_review,
-    views_subscribers,
-)
-from bot.moderation.views_common import (
+from bot.moderation import items, posting
+from bot.web import auth, charts
+from bot.web.deps import (
     AdminRequired,
     DashboardDeps,
     SignInRequired,
@@ -33,18 +27,18 @@ from bot.moderation.views_common import (
     signed_in,
     unit_of_work,
 )
-from bot.web import auth, charts
 from bot.web.security import CSRFRefused, csrf_protect, csrf_token, security_headers
+from bot.web.views import admin, published, review, subscribers
 from models.xlength import MAX_WEIGHTED_LENGTH
 
 HERE = Path(__file__).resolve().parent
 SESSION_COOKIE = "mentionbot_session"
 SESSION_MAX_AGE_S = 12 * 3600
 ROUTERS = (
-    views_review.router,
-    views_published.router,
-    views_subscribers.router,
-    views_admin.router,
+    review.router,
+    published.router,
+    subscribers.router,
+    admin.router,
 )
 
 

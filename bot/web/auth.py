@@ -9,7 +9,7 @@ from fastapi.responses import RedirectResponse, Response
 
 from bot.db.base import utcnow
 from bot.moderation.accounts import SignInRefused, sign_in
-from bot.moderation.views_common import deps_of, page, signed_in, unit_of_work
+from bot.web.deps import deps_of, page, signed_in, unit_of_work
 from bot.web.security import csrf_token
 
 router = APIRouter()

@@ -12,7 +12,8 @@ from bot.db.base import utcnow
 from bot.errors import OperatorError
 from bot.moderation import accounts, audit, posting, stats
 from bot.moderation.accounts import Account
-from bot.moderation.views_common import (
+from bot.vocab import AuditAction, Role
+from bot.web.deps import (
     deps_of,
     outcome,
     page,
@@ -20,7 +21,6 @@ from bot.moderation.views_common import (
     require_admin,
     unit_of_work,
 )
-from bot.vocab import AuditAction, Role
 
 router = APIRouter()
 Me = Annotated[Account, Depends(require_account)]

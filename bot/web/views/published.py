@@ -11,9 +11,9 @@ from fastapi.responses import Response
 from bot.moderation import items, published
 from bot.moderation.items import Listing
 from bot.moderation.review import Reviewer, ReviewRefused
-from bot.moderation.views_common import deps_of, outcome, page, reviewer, unit_of_work
-from bot.moderation.views_review import list_filter
 from bot.vocab import Flag, Tier
+from bot.web.deps import deps_of, outcome, page, reviewer, unit_of_work
+from bot.web.views.review import list_filter
 
 router = APIRouter()
 Who = Annotated[Reviewer, Depends(reviewer)]

@@ -17,7 +17,9 @@ from starlette.concurrency import run_in_threadpool
 from bot.moderation import items, review
 from bot.moderation.items import ListFilter, Listing
 from bot.moderation.review import Reviewer, ReviewRefused
-from bot.moderation.views_common import (
+from bot.replies.schema import Reply
+from bot.vocab import Flag, ReplyStatus, Tier
+from bot.web.deps import (
     DashboardDeps,
     deps_of,
     outcome,
@@ -25,8 +27,6 @@ from bot.moderation.views_common import (
     reviewer,
     unit_of_work,
 )
-from bot.replies.schema import Reply
-from bot.vocab import Flag, ReplyStatus, Tier
 
 router = APIRouter()
 STREAM_POLL_S = 2.0

@@ -14,7 +14,11 @@ from bot.errors import OperatorError
 from bot.mentions.schema import Mention, PlatformUser
 from bot.moderation import audit, notes
 from bot.moderation.accounts import Account
-from bot.moderation.views_common import (
+from bot.replies.schema import Reply
+from bot.subscribers import service
+from bot.subscribers.tiers import policies, set_policy
+from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError
+from bot.web.deps import (
     back,
     outcome,
     page,
@@ -22,10 +26,6 @@ from bot.moderation.views_common import (
     require_admin,
     unit_of_work,
 )
-from bot.replies.schema import Reply
-from bot.subscribers import service
-from bot.subscribers.tiers import policies, set_policy
-from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError
 
 router = APIRouter()
 Me = Annotated[Account, Depends(require_account)]

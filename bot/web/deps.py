@@ -2,7 +2,7 @@
 
 Views are thin: parse the request, open one transaction, call a service, commit, then hand
 work on (post or generate tasks) and answer. They find the templates and the collaborators
-on `request.app.state` (set by bot.web.app), so this package never imports bot.web.
+on `request.app.state` (set by bot.web.app).
 """
 
 from __future__ import annotations
