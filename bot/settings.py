@@ -220,7 +220,7 @@ class Settings(BaseSettings):
     @field_validator("model_profile")
     @classmethod
     def _known_profile(cls, name: str) -> str:
-        from models.profiles import get_profile
+        from models.profiles.catalog import get_profile
 
         get_profile(name)  # raises with the list of known names
         return name

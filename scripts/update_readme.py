@@ -20,7 +20,7 @@ def main() -> None:
         check=True,
     ).stdout.strip()
     text = re.sub(r"\| variable \| default \| meaning \|\n(\|.*\|\n)+", settings + "\n", text)
-    from models.profiles import markdown_table
+    from models.profiles.catalog import markdown_table
 
     table = markdown_table().strip()
     header = table.splitlines()[0]

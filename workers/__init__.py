@@ -1,5 +1,5 @@
 """The Celery side: task and queue names (`names`), the app factory (`celery_app`), the thin
-tasks (`tasks`), the per-process collaborators they use (`context`), the TaskSender the
+tasks (`tasks`), the per-process collaborators they use (`deps`), the TaskSender the
 listener, the sweeper and the dashboard hand work to (`sender`), and what the processes
 report: queue depths (`metrics`), worker and beat health (`health`, `beat`).
 

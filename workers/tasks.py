@@ -15,7 +15,7 @@ from bot.replies import generate, post
 from bot.replies.deps import TryLater
 from bot.replies.sweep import sweep as run_sweep
 from bot.vocab import Reason
-from workers.context import deps_for
+from workers.deps import deps_for
 from workers.names import GENERATE_QUEUE, POST_QUEUE, TASK_GENERATE, TASK_POST, TASK_SWEEP
 from workers.sender import CelerySender
 
@@ -62,7 +62,7 @@ def _run(
     try:
         return call()
     except TryLater as exc:
-        reason, detail, countdown = Reason.RETRIES_EXHAUSTED, exc.reason, exc.countdown
+        reason, detail, countdown = Reason.RETRIES_EXHAUSTED, exc.detail, exc.countdown
     except Exception as exc:
         reason, detail, countdown = (
             Reason.INTERNAL_ERROR,

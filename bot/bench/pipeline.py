@@ -97,7 +97,7 @@ def _worker_roles(cfg: Config, urls: Sequence[str]) -> dict[str, dict[str, str]]
 
 def _deps(settings: Settings, urls: Sequence[str]) -> list[ReplyDeps]:
     """One set of the generate service's collaborators per model server, as a worker builds
-    them (workers/context.py), for the bare client."""
+    them (workers/deps.py), for the bare client."""
     platform = XPlatform.from_settings(settings)
     me = platform.me()
     persona = load_persona(settings.persona_path)

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 from rich.console import Console
 
 from bot.settings import Settings
-from models.profile import COMMON_ARGS, ModelProfile
+from models.profiles.definition import COMMON_ARGS, ModelProfile
 
 
 @contextmanager
@@ -24,12 +24,12 @@ def local_engine(
     """The vLLM server to use: MENTIONBOT_LLM_URL if set, else the CPU engine started here
     with settings.model_profile's checkpoint, built here (its pid appended to `pids`, for a
     caller that measures it); `priority=False` starts it first-come first-served (without the
-    priority scheduling every profile asks for, models.profile.COMMON_ARGS)."""
+    priority scheduling every profile asks for, models.profiles.definition.COMMON_ARGS)."""
     if "MENTIONBOT_LLM_URL" in os.environ:
         yield settings.llm_url
         return
     from models.checkpoints import build_local
-    from models.profiles import get_profile
+    from models.profiles.catalog import get_profile
     from models.serving.server import ServeConfig, VLLMServer, free_port
 
     profile = get_profile(settings.model_profile)

@@ -61,7 +61,7 @@ def model_serve(
     port: int = 8000,
 ) -> None:
     """Start vLLM's OpenAI server with a profile's arguments; wait until /v1/models answers."""
-    from models.profiles import UnknownProfileError, get_profile
+    from models.profiles.catalog import UnknownProfileError, get_profile
     from models.serving.server import ServeConfig, serve_forever
 
     try:
@@ -94,7 +94,7 @@ def model_profiles(
     markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table.")] = False,
 ) -> None:
     """List the model profiles: checkpoint, hardware and the vLLM arguments each one uses."""
-    from models.profiles import PROFILES, markdown_table
+    from models.profiles.catalog import PROFILES, markdown_table
 
     if as_json:
         typer.echo(json.dumps([p.to_dict() for p in PROFILES.values()], indent=2))

@@ -267,7 +267,7 @@ def ingest(
     """Decide and store the new mentions among `posts` as one page (bot/mentions/page.py);
     duplicates are skipped by the unique key."""
     result = PollResult(fetched=len(posts))
-    page = Page(session, authors, bot_user_id, rules or GatingRules(), now or utcnow())
+    page = PageStore(session, authors, bot_user_id, rules or GatingRules(), now or utcnow())
     for attempt in range(STORE_ATTEMPTS):
         seen = _stored(session, posts)
         # Oldest first, so row ids follow platform order (and decisions, page order).
@@ -282,7 +282,7 @@ def ingest(
     return result
 
 
-class Page:
+class PageStore:
     """Deciding and storing pages of mentions in the caller's transaction."""
 
     def __init__(

@@ -12,11 +12,14 @@ from models.llm_client import LLM
 
 
 class TryLater(Exception):
-    """A transient failure: the task should retry, after `countdown` seconds if given."""
+    """A transient failure: the task should retry, after `countdown` seconds if given.
 
-    def __init__(self, reason: str, countdown: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
+    `detail` says what failed, in words; it becomes the row's detail if the retries run out.
+    """
+
+    def __init__(self, detail: str, countdown: float | None = None) -> None:
+        super().__init__(detail)
+        self.detail = detail
         self.countdown = countdown
 
 

@@ -22,13 +22,13 @@ from bot.replies.schema import Reply, ReplyFlag
 from bot.replies.usage import charge_tokens
 from bot.subscribers.tiers import Policy, policies, policy_for
 from bot.vocab import Flag, Moderation, Reason, ReplyStatus, UnknownTierError
-from models.context import fit_text, fit_thread
 from models.llm_client import Completion, LLMError, LLMRejected, LLMUnavailable
 from models.postprocess import ReplyPolicy, process_reply
 from models.postprocess.persona import leaks_system_prompt, persona_overlap
-from models.profile import Sampling
-from models.profiles import get_profile
+from models.profiles.catalog import get_profile
+from models.profiles.definition import Sampling
 from models.prompt import COMPACT_STOP, ContextPost, build_messages, looks_like_injection
+from models.prompt_fit import fit_text, fit_thread
 
 log = structlog.get_logger(__name__)
 

@@ -14,10 +14,10 @@ __all__ = [
     "DuplicateContent",
     "Fault",
     "NotAuthor",
-    "Page",
     "Post",
     "SandboxError",
     "Ticket",
+    "TimelinePage",
     "UnknownPost",
     "UnknownUser",
     "User",
@@ -72,7 +72,7 @@ class Post:
 
 
 @dataclass(frozen=True)
-class Page:
+class TimelinePage:
     """One page of a timeline, newest first."""
 
     posts: list[Post]

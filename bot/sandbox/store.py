@@ -18,10 +18,10 @@ from bot.sandbox.records import (
     DuplicateContent,
     Fault,
     NotAuthor,
-    Page,
     Post,
     SandboxError,
     Ticket,
+    TimelinePage,
     UnknownPost,
     UnknownUser,
     User,
@@ -317,7 +317,7 @@ class Store:
         start_time: datetime | None = None,
         end_time: datetime | None = None,
         exclude_replies: bool = False,
-    ) -> Page:
+    ) -> TimelinePage:
         """Return a page of a user's "mentions" or "tweets" timeline, newest first."""
         with self._lock:
             user = self._users.get(user_id)
@@ -341,7 +341,7 @@ class Store:
             and (end_time is None or p.created_at <= end_time)
             and not (exclude_replies and p.in_reply_to is not None)
         ]
-        return Page(selected[:max_results], len(selected) > max_results)
+        return TimelinePage(selected[:max_results], len(selected) > max_results)
 
     def _newest(self) -> Iterator[Post]:
         for post_id in reversed(self._ids):

@@ -16,7 +16,7 @@ from pathlib import Path
 
 __all__ = ["LOCAL_BUILDS", "build_local"]
 
-# The profiles whose checkpoint is built here (models/profiles.py names them too).
+# The profiles whose checkpoint is built here (models/profiles/catalog.py names them too).
 LOCAL_BUILDS = ("tiny-moe", "smol-moe")
 
 

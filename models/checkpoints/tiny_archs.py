@@ -6,8 +6,8 @@ CPU kernels accept (hidden and intermediate sizes multiples of 32, head_dim 32, 
 random bf16 weights (where transformers has the model class) or no weights at all, for
 vLLM's `--load-format dummy`. Nothing is downloaded.
 
-`CPU_ENGINE_RESULTS` (models/profile.py) records what vLLM 0.32's CPU engine does with each
-architecture; the engine tests check it against a real server, so they fail loudly when a
+`CPU_ENGINE_RESULTS` (models/profiles/definition.py) records what vLLM 0.32's CPU engine does
+with each architecture; the engine tests check it against a real server, so they fail loudly when a
 vLLM upgrade changes the answer.
 """
 
@@ -26,7 +26,7 @@ from models.checkpoints.build import (
     save_seeded,
     weights_sha256,
 )
-from models.profile import (
+from models.profiles.definition import (
     CPU_ENGINE_RESULTS,
     GPT_OSS,
     GROK1,

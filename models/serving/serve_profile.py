@@ -2,8 +2,7 @@
 
 The GPU container's entry point (Dockerfile.vllm). It replaces itself with exactly
 `serve_command(get_profile(NAME), ...)`, so the container's flags come from the profile
-(models/profile.py, models/profiles.py) and nowhere else. `--print` shows the command
-instead of running it.
+(models/profiles/) and nowhere else. `--print` shows the command instead of running it.
 
 Standard library only: the official vLLM image gets `models/` and nothing else.
 """
@@ -19,8 +18,8 @@ import sys
 from collections.abc import Mapping, Sequence
 from importlib import metadata
 
-from models.profile import ModelProfile, serve_command
-from models.profiles import DEFAULT_GPU_PROFILE, PROFILES, UnknownProfileError, get_profile
+from models.profiles.catalog import DEFAULT_GPU_PROFILE, PROFILES, UnknownProfileError, get_profile
+from models.profiles.definition import ModelProfile, serve_command
 
 __all__ = ["DEFAULT_HOST", "DEFAULT_PORT", "DEFAULT_SERVED_NAME", "main", "parse_args"]
 

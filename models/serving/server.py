@@ -22,8 +22,8 @@ from typing import IO, Any
 
 import httpx
 
-from models.profile import ModelProfile, serve_command
-from models.profiles import LOCAL_PROFILE, get_profile
+from models.profiles.catalog import LOCAL_PROFILE, get_profile
+from models.profiles.definition import ModelProfile, serve_command
 
 __all__ = [
     "ServeConfig",
@@ -103,7 +103,7 @@ class ServeConfig:
     host: str = "127.0.0.1"
     port: int = 8000
     # Every model flag (dtype, context length, eager mode, scheduling, ...) comes from the
-    # profile in models/profiles.py; the tiny MoE's profile by default.
+    # profile in models/profiles/catalog.py; the tiny MoE's profile by default.
     profile: ModelProfile = field(default_factory=lambda: get_profile(LOCAL_PROFILE))
     # Replaces the profile's context length when set (e.g. a smaller window for test builds);
     # the flag itself is still written once, by the profile.

@@ -26,7 +26,7 @@ from models.checkpoints.tiny_archs import (
     is_built,
     serve_args,
 )
-from models.profile import CPU_ENGINE_RESULTS, GPT_OSS, UNSUPPORTED_PREFIX, WORKS
+from models.profiles.definition import CPU_ENGINE_RESULTS, GPT_OSS, UNSUPPORTED_PREFIX, WORKS
 from models.serving.server import ServeConfig, ServerStartError, VLLMServer, free_port
 
 pytestmark = pytest.mark.engine
@@ -159,14 +159,15 @@ def test_architecture_on_cpu_engine(arch: str) -> None:
             log_text = log_path.read_text(encoding="utf-8", errors="replace")
             assert exited and expected in log_text, (
                 f"{arch} failed differently than CPU_ENGINE_RESULTS says "
-                f"(expected {expected!r}); update CPU_ENGINE_RESULTS in models/profile.py\n{exc}"
+                f"(expected {expected!r}); update CPU_ENGINE_RESULTS in "
+                f"models/profiles/definition.py\n{exc}"
             )
             print(f"\n{arch}: unsupported after {time.monotonic() - started:.1f} s: {expected}")
             return
         ready_s = time.monotonic() - started
         assert expected is None, (
             f"{arch} now starts on the CPU engine; CPU_ENGINE_RESULTS says {expected!r}. "
-            "Set it to 'works' in models/profile.py and update the profile table."
+            "Set it to 'works' in models/profiles/definition.py and update the profile table."
         )
         usage = _complete(server, arch)
         assert usage["completion_tokens"] > 0, usage

@@ -26,7 +26,7 @@ from tests.fixtures.factories.platform import numbered_mentions
 from tests.fixtures.proxy import FaultProxy
 from tests.fixtures.services import RedisKeys, wait_for
 from workers.celery_app import create_app
-from workers.context import deps_for
+from workers.deps import deps_for
 from workers.names import GENERATE_QUEUE, POST_QUEUE
 from workers.sender import CelerySender
 

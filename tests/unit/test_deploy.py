@@ -16,8 +16,8 @@ import yaml
 from typer.testing import CliRunner
 
 from bot.cli import app
-from models.profile import VLLM_IMAGE, serve_command
-from models.profiles import DEFAULT_GPU_PROFILE, PROFILES, get_profile
+from models.profiles.catalog import DEFAULT_GPU_PROFILE, PROFILES, get_profile
+from models.profiles.definition import VLLM_IMAGE, serve_command
 
 REPO = Path(__file__).resolve().parents[2]
 # ${VAR}, ${VAR:-default}, ${VAR-default}, ${VAR:?message}, ${VAR?message}

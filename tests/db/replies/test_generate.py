@@ -18,10 +18,10 @@ from bot.replies.schema import Reply, ReplyFlag
 from bot.settings import Settings
 from bot.subscribers.tiers import Policy
 from bot.vocab import Flag, MentionStatus, Reason, ReplyStatus
-from models.context import CUT_MARKER
 from models.llm_client import VLLMClient
-from models.profiles import get_profile
+from models.profiles.catalog import get_profile
 from models.prompt import build_messages, load_persona
+from models.prompt_fit import CUT_MARKER
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
 from tests.fixtures.factories.platform import sandbox_post
 from tests.fixtures.factories.subscribers import force_policy

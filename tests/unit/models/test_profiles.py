@@ -14,14 +14,14 @@ import pytest
 from typer.testing import CliRunner
 
 from bot.cli import app
-from models.profile import COMMON_ARGS, serve_command
-from models.profiles import (
+from models.profiles.catalog import (
     LOCAL_PROFILE,
     PROFILES,
     UnknownProfileError,
     get_profile,
     markdown_table,
 )
+from models.profiles.definition import COMMON_ARGS, serve_command
 from models.serving.server import ServeConfig, build_command
 
 REPO = Path(__file__).resolve().parents[3]
@@ -235,8 +235,8 @@ def test_no_model_flag_is_written_outside_the_profiles() -> None:
     [
         "models/__init__.py",
         "models/serving/__init__.py",
-        "models/profile.py",
-        "models/profiles.py",
+        "models/profiles/definition.py",
+        "models/profiles/catalog.py",
         "models/serving/serve_profile.py",
     ],
 )
@@ -256,7 +256,7 @@ def test_profile_modules_import_only_the_standard_library(rel: str) -> None:
             for node in ast.walk(tree)
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("models")
         }
-        assert from_models == {"models.profile", "models.profiles"}
+        assert from_models == {"models.profiles.definition", "models.profiles.catalog"}
 
 
 def test_serve_profile_runs_without_site_packages() -> None:

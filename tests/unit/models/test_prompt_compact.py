@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from models.profiles import PROFILES, get_profile
+from models.profiles.catalog import PROFILES, get_profile
 from models.prompt import COMPACT_RULES, ContextPost, build_messages, first_sentence
 
 PERSONA = "You are a careful fact-checker. You never invent sources.\nYou are kind."

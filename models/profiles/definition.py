@@ -1,7 +1,7 @@
 """One model profile's definition: which checkpoint, on what hardware, with which vLLM flags.
 
 ``ModelProfile`` and ``serve_command`` are the one definition of how a profile becomes a vLLM
-command line; the catalog of profiles is ``models/profiles.py``. The CPU launcher
+command line; the catalog of profiles is ``catalog.py``. The CPU launcher
 (``models/serving/server.py``), ``mentionbot model serve``, the test fixture, the demo and the
 GPU container (``Dockerfile.vllm`` runs ``python3 -m models.serving.serve_profile``) all take
 their vLLM arguments from here; nothing else writes a model flag.

@@ -1,15 +1,15 @@
 """The catalog of model profiles: every model we know how to serve, and how to look one up.
 
-A profile's fields and how it becomes a vLLM command are defined in ``models/profile.py``;
-this module only lists the profiles (their values, with the sources behind them).
+A profile's fields and how it becomes a vLLM command are defined in ``definition.py``; this
+module only lists the profiles (their values, with the sources behind them).
 
-Standard library only, like ``models/profile.py``: the GPU container runs
+Standard library only, like ``definition.py``: the GPU container runs
 ``models.serving.serve_profile`` with nothing but the standard library and ``models/``.
 """
 
 from __future__ import annotations
 
-from models.profile import (
+from models.profiles.definition import (
     GPT_OSS,
     GROK1,
     GROK2,

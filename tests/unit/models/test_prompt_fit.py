@@ -1,7 +1,7 @@
 """Thread context within a token budget: nearest first, whole posts, oldest-first result."""
 
-from models.context import CUT_MARKER, PER_POST_OVERHEAD_TOKENS, fit_text, fit_thread
 from models.prompt import ContextPost
+from models.prompt_fit import CUT_MARKER, PER_POST_OVERHEAD_TOKENS, fit_text, fit_thread
 
 
 def count(text: str) -> int:
