@@ -194,11 +194,11 @@ def test_profiles_table_lists_every_profile() -> None:
         assert name in result.output
 
 
-def test_readme_table_is_generated_from_the_profiles() -> None:
-    readme = (REPO / "README.md").read_text()
-    assert all(f"`{name}`" in readme for name in PROFILES)
-    assert markdown_table() in readme, (
-        "README's profile table is stale: paste `mentionbot model profiles --markdown`"
+def test_docs_table_is_generated_from_the_profiles() -> None:
+    page = (REPO / "docs" / "settings.md").read_text()
+    assert all(f"`{name}`" in page for name in PROFILES)
+    assert markdown_table() in page, (
+        "docs/settings.md's profile table is stale: run `python scripts/update_docs.py`"
     )
 
 
