@@ -1,7 +1,7 @@
 """The pipeline benchmark's mentions: who sends what, on the sandbox and to the bare server.
 
 Both sides get the same prompts: the bare client builds each request with the generate
-worker's own code (`generate._prompt`, then `generate.complete`, which calls the model as the
+worker's own code (`prompting.build_prompt`, then `generate.complete`, which calls the model as the
 worker does), from the mention text, author and thread the sandbox will hand the listener.
 """
 
@@ -21,7 +21,7 @@ from bot.bench.pipeline_stats import Timeline
 from bot.db.engine import SessionFactory
 from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.snowflake import snowflake_ms
-from bot.replies import generate
+from bot.replies import generate, prompting
 from bot.replies.claims import ClaimedMention
 from bot.replies.deps import ReplyDeps
 from bot.replies.schema import Reply
@@ -146,7 +146,7 @@ def prompts(
     thread read from the sandbox, as the worker reads it)."""
     out = []
     for m in mentions:
-        messages = generate._prompt(deps, claimed(m, parents), m.username, policies[m.tier])
+        messages = prompting.build_prompt(deps, claimed(m, parents), m.username, policies[m.tier])
         if messages is None:
             raise ValueError(f"bench mention {m.index} does not fit the model's context")
         out.append(messages)

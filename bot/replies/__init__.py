@@ -1,5 +1,6 @@
 """Replies going out: the reply rows (`schema`), the conditional UPDATEs that claim, release
-and end mentions and replies (`claims`), writing a reply with the model (`generate`),
+and end mentions and replies (`claims`), the prompt and thread context for a mention
+(`prompting`), writing a reply with the model (`generate`),
 posting it exactly once within the bot's budget (`post`), re-sending what got stuck in
 flight (`sweep`), and what generation cost: tokens per tier, user and day and the count
 against a tier's daily token budget (`usage`). `deps` holds what the services need and the
