@@ -107,8 +107,12 @@ def register(app: Celery) -> None:
                 lambda reason, detail: generate.fail(deps, mention_id, reason, detail),
             )
             if reply_id is not None:
-                # The reply row is committed by now, so the post worker can read it.
-                self.app.send_task(TASK_POST, args=[reply_id], priority=_priority(self))
+                # The reply row is committed by now, so the post worker can read it; it goes
+                # out at this mention's priority, through the sender every send uses.
+                priority = _priority(self)
+                CelerySender(self.app).send_post(
+                    [reply_id], {reply_id: priority} if priority is not None else None
+                )
 
     @app.task(name=TASK_POST, bind=True, max_retries=max_retries, shared=False)
     def post_reply(self: Task, reply_id: int) -> None:
