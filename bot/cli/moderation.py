@@ -33,7 +33,7 @@ StdinOpt = Annotated[
 
 
 def _actor(actor: str | None) -> str:
-    from bot.subscribers.service import default_actor
+    from bot.subscribers.overrides import default_actor
 
     return (actor or default_actor()).strip()[:64] or "operator"
 

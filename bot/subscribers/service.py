@@ -1,4 +1,5 @@
-"""What an operator asks about subscribers and changes: lookups, listings, grants and blocks.
+"""What an operator asks about subscribers: lookups, listings, one subscriber's detail and
+quota use. What an operator changes (grants and blocks) is `overrides`.
 
 The CLI (`mentionbot subscribers|tiers`) and the dashboard call these inside one transaction
 per request. Every request is checked before anything is written; a request the operator has
@@ -8,9 +9,8 @@ fields as `{field}`, so each front end shows them its own way (`--note` on the c
 
 from __future__ import annotations
 
-import os
 from dataclasses import asdict, dataclass
-from datetime import UTC, date, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import ColumnElement, case, func, select
@@ -26,16 +26,12 @@ from bot.subscribers.tiers import (
     Policy,
     active,
     active_override,
-    add_override,
     effective_tier,
     history,
     policies,
-    revoke,
     tier_from_subscription,
 )
 from bot.vocab import BLOCKED, OverrideAction, Tier, UnknownTierError, parse_tier
-
-ACTOR_MAX = 64  # tier_overrides.actor is VARCHAR(64)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -172,11 +168,6 @@ def policy_dict(policy: Policy) -> dict[str, Any]:
     return asdict(policy)
 
 
-def default_actor() -> str:
-    """Who the history records when no actor is given: $USER, else `operator`."""
-    return (os.environ.get("USER") or "").strip() or "operator"
-
-
 def _mentions_count() -> Any:
     return (
         select(func.count())
@@ -286,7 +277,8 @@ def list_subscribers(
     ]
 
 
-def _parse_tier(name: str) -> Tier:
+def checked_tier(name: str) -> Tier:
+    """A tier by name, or the operator's error naming the tiers there are."""
     try:
         return parse_tier(name)
     except UnknownTierError as exc:
@@ -296,7 +288,7 @@ def _parse_tier(name: str) -> Tier:
 def _wanted_tier(tier: str | None, blocked: bool, limit: int) -> str | None:
     """The effective tier a listing filters on, checked."""
     if tier is not None and tier != BLOCKED:
-        _parse_tier(tier)
+        checked_tier(tier)
     if blocked and tier not in (None, BLOCKED):
         raise OperatorError("{blocked} and {tier} select different users; give one")
     if limit < 1:
@@ -333,100 +325,3 @@ def detail_of(session: Session, user: PlatformUser, now: datetime) -> Subscriber
     return SubscriberDetail(
         sub, [OverrideView.of(r) for r in history(session, user.id)], quota, policy
     )
-
-
-def parse_until(until: str | None, days: int | None, now: datetime) -> datetime | None:
-    """`until` (a date: through the end of that day, UTC; or an ISO time) or `days` from now.
-
-    None means for good. A moment that is not in the future is refused.
-    """
-    if until is not None and days is not None:
-        raise OperatorError("give {until} or {days}, not both")
-    if days is not None:
-        if days < 1:
-            raise OperatorError("{days} must be at least 1")
-        return now + timedelta(days=days)
-    if until is None:
-        return None
-    text = until.strip()
-    moment: datetime
-    try:
-        day = date.fromisoformat(text)
-    except ValueError:
-        try:
-            moment = datetime.fromisoformat(text)
-        except ValueError:
-            raise OperatorError(
-                "{until} {value} is not a date (2026-12-31) or an ISO time "
-                "(2026-12-31T18:00:00+00:00)",
-                value=repr(until),
-            ) from None
-        moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
-    else:
-        # A date means through that whole day (UTC): the override ends at the next midnight.
-        moment = datetime(day.year, day.month, day.day, tzinfo=UTC) + timedelta(days=1)
-    if moment <= now:
-        raise OperatorError(
-            "{until} {value} is in the past ({when})", value=repr(until), when=moment.isoformat()
-        )
-    return moment
-
-
-def _checked_note(note: str) -> str:
-    text = note.strip()
-    if not text:
-        raise OperatorError("{note} must say why (it is kept in the history)")
-    return text
-
-
-def _checked_actor(actor: str | None) -> str:
-    name = (actor if actor is not None else default_actor()).strip()
-    if not name:
-        raise OperatorError("{actor} must not be empty")
-    if len(name) > ACTOR_MAX:
-        raise OperatorError("{actor} must be at most {n} characters", n=ACTOR_MAX)
-    return name
-
-
-def override_user(
-    session: Session,
-    ref: str,
-    action: OverrideAction,
-    *,
-    tier: str | None = None,
-    until: datetime | None,
-    note: str,
-    actor: str | None,
-    now: datetime | None = None,
-) -> tuple[PlatformUser, OverrideView]:
-    """Grant a tier to (or block) a user the bot has seen, until a moment or for good.
-
-    A grant is refused while the user is blocked: the newer grant would silently lift the
-    block, so the operator unblocks first.
-    """
-    now = now or utcnow()
-    if action == OverrideAction.GRANT and tier is None:
-        raise OperatorError("a grant needs a {tier}")
-    granted = _parse_tier(tier) if action == OverrideAction.GRANT and tier else None
-    text, who = _checked_note(note), _checked_actor(actor)
-    if until is not None and until <= now:
-        raise OperatorError("{until} {when} is in the past", when=until.isoformat())
-    user = find_user(session, ref)
-    current = active_override(session, user.id, now)
-    if granted is not None and current is not None and current.action == OverrideAction.BLOCK:
-        raise OperatorError(
-            "@{user} is blocked (override #{id}); unblock them first",
-            user=user.username,
-            id=current.id,
-        )
-    row = add_override(session, user.id, action, text, who, tier=granted, until=until)
-    return user, OverrideView.of(row)
-
-
-def end_overrides(
-    session: Session, ref: str, action: OverrideAction, actor: str | None
-) -> tuple[PlatformUser, int]:
-    """Revoke a user's active grants or blocks; returns how many ended."""
-    who = _checked_actor(actor)
-    user = find_user(session, ref)
-    return user, revoke(session, user.id, action, who)

@@ -15,7 +15,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.moderation import audit, notes
 from bot.moderation.accounts import Account
 from bot.replies.schema import Reply
-from bot.subscribers import service
+from bot.subscribers import overrides, service
 from bot.subscribers.tiers import policies, set_policy
 from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError
 from bot.web.deps import (
@@ -117,9 +117,9 @@ def override(
     try:
         kind = OverrideAction(action)
         ref = _platform_ref(request, user_id)
-        ends = service.parse_until(until or None, None, utcnow())
+        ends = overrides.parse_until(until or None, None, utcnow())
         with unit_of_work(request) as s:
-            service.override_user(
+            overrides.override_user(
                 s, ref, kind, tier=tier or None, until=ends, note=note, actor=me.name
             )
             audit.record(
@@ -144,7 +144,7 @@ def end(request: Request, user_id: int, me: Me, action: Annotated[str, Form()]) 
         kind = OverrideAction(action)
         ref = _platform_ref(request, user_id)
         with unit_of_work(request) as s:
-            _, ended = service.end_overrides(s, ref, kind, me.name)
+            _, ended = overrides.end_overrides(s, ref, kind, me.name)
             verb = AuditAction.REVOKE if kind == OverrideAction.GRANT else AuditAction.UNBLOCK
             audit.record(s, me.name, verb, user_id=user_id, detail=f"{ended} ended")
     except (OperatorError, ValueError) as exc:
