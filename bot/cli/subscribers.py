@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import Callable
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -237,7 +235,7 @@ def _override(
     as_json: bool,
 ) -> None:
     """What `grant` and `block` do: check everything, add the override, report."""
-    from bot.subscribers.service import override_user, parse_until
+    from bot.subscribers.overrides import override_user, parse_until
 
     now = current_time()
     verb = f"granted {tier} to" if action == OverrideAction.GRANT else "blocked"
@@ -253,7 +251,7 @@ def _override(
 
 def _end(action: OverrideAction, user: str, actor: str | None, as_json: bool) -> None:
     """What `revoke` and `unblock` do: end the user's active overrides of that kind."""
-    from bot.subscribers.service import end_overrides
+    from bot.subscribers.overrides import end_overrides
 
     with checked(), session_scope() as session:
         row, ended = end_overrides(session, user, action, actor)
@@ -261,47 +259,52 @@ def _end(action: OverrideAction, user: str, actor: str | None, as_json: bool) ->
     _report(as_json, outcome)
 
 
-def _override_command(action: OverrideAction, summary: str) -> Callable[..., None]:
-    """The `grant` or `block` command: one set of options for both, TIER only for a grant."""
-
-    def command(**options: Any) -> None:
-        _override(action, tier=options.pop("tier", None), **options)
-
-    def param(name: str, annotation: Any, default: Any = inspect.Parameter.empty) -> Any:
-        return inspect.Parameter(
-            name, inspect.Parameter.KEYWORD_ONLY, annotation=annotation, default=default
-        )
-
-    tier = Annotated[str, typer.Argument(help=f"One of {TIER_NAMES}.")]
-    params = [param("user", UserArg)]
-    if action == OverrideAction.GRANT:
-        params.append(param("tier", tier))
-    params += [
-        param("note", NoteOpt),
-        param("until", UntilOpt, None),
-        param("days", DaysOpt, None),
-        param("actor", ActorOpt, None),
-        param("as_json", JsonOpt, False),
-    ]
-    # typer reads a command's options from its signature; both commands share this one.
-    command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
-    command.__doc__ = summary
-    command.__name__ = f"subscribers_{action.value}"
-    return command
+TierArg = Annotated[str, typer.Argument(help=f"One of {TIER_NAMES}.")]
 
 
-app.command("grant")(
-    _override_command(
+@app.command("grant")
+def subscribers_grant(
+    user: UserArg,
+    tier: TierArg,
+    note: NoteOpt,
+    until: UntilOpt = None,
+    days: DaysOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Give a user a tier, until a date or for good (the user must have mentioned the bot)."""
+    _override(
         OverrideAction.GRANT,
-        "Give a user a tier, until a date or for good (the user must have mentioned the bot).",
+        user=user,
+        tier=tier,
+        note=note,
+        until=until,
+        days=days,
+        actor=actor,
+        as_json=as_json,
     )
-)
-app.command("block")(
-    _override_command(
+
+
+@app.command("block")
+def subscribers_block(
+    user: UserArg,
+    note: NoteOpt,
+    until: UntilOpt = None,
+    days: DaysOpt = None,
+    actor: ActorOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Block a user: the bot ignores their mentions, until a date or for good."""
+    _override(
         OverrideAction.BLOCK,
-        "Block a user: the bot ignores their mentions, until a date or for good.",
+        user=user,
+        tier=None,
+        note=note,
+        until=until,
+        days=days,
+        actor=actor,
+        as_json=as_json,
     )
-)
 
 
 @app.command("revoke")
