@@ -21,6 +21,7 @@ from bot.platform.protocol import (
     DuplicatePost,
     MentionsPage,
     PermanentPlatformError,
+    PlatformError,
     Post,
     RateLimit,
     RateLimited,
@@ -179,6 +180,39 @@ def _display_start(tweet: Any, text: str) -> int | None:
     return min(len(well_formed(tweet.text[: span[0]])), len(text))
 
 
+def _request_error(exc: tweepy.HTTPException) -> PlatformError:
+    """The protocol's error for an X error about the request (not about the account)."""
+    if isinstance(exc, tweepy.TooManyRequests):
+        return _rate_limited(exc)
+    if isinstance(exc, tweepy.Forbidden):
+        return _forbidden(exc)
+    if isinstance(exc, tweepy.TwitterServerError):
+        return TransientPlatformError(f"server error {exc.response.status_code}")
+    return PermanentPlatformError(f"http {exc.response.status_code}: {exc.api_messages}")
+
+
+def _rate_limited(exc: tweepy.TooManyRequests) -> RateLimited:
+    headers = exc.response.headers
+    reset = float(headers.get("x-rate-limit-reset") or time.time() + 60)
+    daily = _daily_limit(headers)
+    if daily is not None and daily.remaining <= 0:
+        # The day's posts are spent: the 15-minute reset would only earn another 429.
+        reset = max(reset, daily.reset_at)
+    return RateLimited(reset)
+
+
+def _forbidden(exc: tweepy.Forbidden) -> PlatformError:
+    """A 403 about the request: a duplicate, a post gone, replies restricted, or else."""
+    if any(DUPLICATE_DETAIL in str(m) for m in exc.api_messages) or DUPLICATE_DETAIL in str(exc):
+        return DuplicatePost("duplicate content")
+    said = " ".join(str(m) for m in exc.api_messages) + " " + str(exc)
+    if GONE_DETAIL in said:
+        return TargetGone("the post is deleted or not visible")
+    if RESTRICTED_DETAIL in said:
+        return RepliesRestricted("the conversation's reply settings")
+    return PermanentPlatformError(f"forbidden: {exc.api_messages}")
+
+
 def _daily_limit(headers: Any) -> RateLimit | None:
     """The tighter of X's 24-hour posting windows (x-user-limit-24hour-*, x-app-limit-...),
     when the response carries them."""
@@ -290,43 +324,15 @@ class XPlatform:
     def _send(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         # Map tweepy's exceptions onto the protocol's transient/permanent split.
         try:
-            try:
-                return fn(*args, **kwargs)
-            except tweepy.HTTPException as exc:
-                # About the account, not the request: credentials, pay-per-use.
-                refused = account_refusal(
-                    exc,
-                    user_context=bool(kwargs.get("user_auth")),
-                    probe_at=time.time() + self.gate.probe_s,
-                )
-                if refused is None:
-                    raise
-                raise refused from None
-        except tweepy.TooManyRequests as exc:
-            headers = exc.response.headers
-            reset = float(headers.get("x-rate-limit-reset") or time.time() + 60)
-            daily = _daily_limit(headers)
-            if daily is not None and daily.remaining <= 0:
-                # The day's posts are spent: the 15-minute reset would only earn another 429.
-                reset = max(reset, daily.reset_at)
-            raise RateLimited(reset) from None
-        except tweepy.Forbidden as exc:
-            if any(DUPLICATE_DETAIL in str(m) for m in exc.api_messages) or (
-                DUPLICATE_DETAIL in str(exc)
-            ):
-                raise DuplicatePost("duplicate content") from None
-            said = " ".join(str(m) for m in exc.api_messages) + " " + str(exc)
-            if GONE_DETAIL in said:
-                raise TargetGone("the post is deleted or not visible") from None
-            if RESTRICTED_DETAIL in said:
-                raise RepliesRestricted("the conversation's reply settings") from None
-            raise PermanentPlatformError(f"forbidden: {exc.api_messages}") from None
-        except tweepy.TwitterServerError as exc:
-            raise TransientPlatformError(f"server error {exc.response.status_code}") from None
+            return fn(*args, **kwargs)
         except tweepy.HTTPException as exc:
-            raise PermanentPlatformError(
-                f"http {exc.response.status_code}: {exc.api_messages}"
-            ) from None
+            # About the account, not the request: credentials, pay-per-use.
+            refused = account_refusal(
+                exc,
+                user_context=bool(kwargs.get("user_auth")),
+                probe_at=time.time() + self.gate.probe_s,
+            )
+            raise (refused or _request_error(exc)) from None
         except requests.RequestException as exc:
             raise TransientPlatformError(f"connection: {type(exc).__name__}") from None
 

@@ -199,13 +199,8 @@ def _post_part(
     """Post one part in reply to `parent` within the budget, looking for an earlier copy on
     a retry; (its id, posted or reconciled), or why not."""
     taken_at = utcnow()
-    with transaction(deps.sessions) as s:
-        if not take_post_budget(s, deps.settings, deps.bot_user_id, taken_at):
-            claims.release_reply(
-                s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET, attempt_counts=False
-            )
-            log.info("post.waiting_budget", reply_id=reply_id)
-            return _Stop(None)
+    if not _take_budget(deps, reply_id, taken_at):
+        return _Stop(None)
     try:
         if attempts > 1:
             # A previous attempt may have reached X before dying: look before posting again.
@@ -214,29 +209,9 @@ def _post_part(
                 return existing, Reason.RECONCILED
         return deps.platform.create_reply(text, parent), Reason.POSTED
     except DuplicatePost:
-        existing = deps.platform.find_reply(deps.bot_user_id, parent)
-        if existing:
-            return existing, Reason.RECONCILED
-        if first:
-            fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
-        return _Stop(Reason.DUPLICATE_CONTENT)
+        return _after_duplicate(deps, reply_id, parent, first)
     except RateLimited as exc:
-        # Nothing was posted: the budget unit and the attempt go back, and the reply waits
-        # for the reset (the sweeper's to release; a task held that long would pin a
-        # worker's memory and outlive the broker's visibility timeout).
-        reset = datetime.fromtimestamp(max(exc.reset_at, time.time() + 1.0), UTC)
-        with transaction(deps.sessions) as s:
-            give_back_post_budget(s, deps.bot_user_id, taken_at)
-            claims.release_reply(
-                s,
-                reply_id,
-                utcnow(),
-                reason=Reason.RATE_LIMITED,
-                wait_until=reset,
-                attempt_counts=False,
-            )
-        log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
-        return _Stop(None)
+        return _wait_for_reset(deps, reply_id, taken_at, exc)
     except CreditsExhausted as exc:
         return _wait_for_credits(deps, reply_id, taken_at, exc)
     except TransientPlatformError as exc:
@@ -249,6 +224,49 @@ def _post_part(
         if first:
             fail(deps, reply_id, reason, str(exc))
         return _Stop(reason)
+
+
+def _take_budget(deps: ReplyDeps, reply_id: int, taken_at: datetime) -> bool:
+    """Take a unit of the bot's post budget; without one the reply is released to wait."""
+    with transaction(deps.sessions) as s:
+        if take_post_budget(s, deps.settings, deps.bot_user_id, taken_at):
+            return True
+        claims.release_reply(
+            s, reply_id, utcnow(), reason=Reason.WAITING_BUDGET, attempt_counts=False
+        )
+    log.info("post.waiting_budget", reply_id=reply_id)
+    return False
+
+
+def _after_duplicate(
+    deps: ReplyDeps, reply_id: int, parent: str, first: bool
+) -> tuple[str, Reason] | _Stop:
+    """X calls the part a duplicate: ours if our reply to `parent` is there, else refused."""
+    existing = deps.platform.find_reply(deps.bot_user_id, parent)
+    if existing:
+        return existing, Reason.RECONCILED
+    if first:
+        fail(deps, reply_id, Reason.DUPLICATE_CONTENT)
+    return _Stop(Reason.DUPLICATE_CONTENT)
+
+
+def _wait_for_reset(deps: ReplyDeps, reply_id: int, taken_at: datetime, exc: RateLimited) -> _Stop:
+    """Nothing was posted: the budget unit and the attempt go back, and the reply waits
+    for the reset (the sweeper's to release; a task held that long would pin a worker's
+    memory and outlive the broker's visibility timeout)."""
+    reset = datetime.fromtimestamp(max(exc.reset_at, time.time() + 1.0), UTC)
+    with transaction(deps.sessions) as s:
+        give_back_post_budget(s, deps.bot_user_id, taken_at)
+        claims.release_reply(
+            s,
+            reply_id,
+            utcnow(),
+            reason=Reason.RATE_LIMITED,
+            wait_until=reset,
+            attempt_counts=False,
+        )
+    log.info("post.rate_limited", reply_id=reply_id, until=reset.isoformat())
+    return _Stop(None)
 
 
 def _wait_for_credits(

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -205,34 +205,55 @@ _LONGEST_USERNAME = "x" * 15
 
 def _checked(name: str, value: object) -> object:
     """One validated policy field value; raises ValueError with an operator-facing message."""
-    if name == "answered":
-        if not isinstance(value, bool):
-            raise ValueError("answered must be true or false")
-        return value
     if name in _INT_MIN:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ValueError(f"{name} must be a whole number")
-        high = 9 if name == "priority" else _INT_LIMIT
-        if not _INT_MIN[name] <= value <= high:
-            raise ValueError(f"{name} must be between {_INT_MIN[name]} and {high}, not {value}")
-        return value
-    if name == "moderation":
-        if value not in set(Moderation):
-            modes = ", ".join(m.value for m in Moderation)
-            raise ValueError(f"moderation must be one of {modes}, not {value!r}")
-        return Moderation(str(value))
-    if name == "upsell_text":
-        if value is None:
-            return None
-        if not isinstance(value, str) or not value.strip():
-            raise ValueError("upsell text must not be empty (remove it instead)")
-        if not fits(value.replace("{username}", _LONGEST_USERNAME)):
-            raise ValueError(
-                f"upsell text must fit one post ({MAX_WEIGHTED_LENGTH} weighted characters "
-                "with {username} filled in)"
-            )
-        return value
-    raise ValueError(f"unknown policy field {name!r}")
+        return _checked_int(name, value)
+    check = _CHECKS.get(name)
+    if check is None:
+        raise ValueError(f"unknown policy field {name!r}")
+    return check(value)
+
+
+def _checked_int(name: str, value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(f"{name} must be a whole number")
+    high = 9 if name == "priority" else _INT_LIMIT
+    if not _INT_MIN[name] <= value <= high:
+        raise ValueError(f"{name} must be between {_INT_MIN[name]} and {high}, not {value}")
+    return value
+
+
+def _checked_answered(value: object) -> bool:
+    if not isinstance(value, bool):
+        raise ValueError("answered must be true or false")
+    return value
+
+
+def _checked_moderation(value: object) -> Moderation:
+    if value not in set(Moderation):
+        modes = ", ".join(m.value for m in Moderation)
+        raise ValueError(f"moderation must be one of {modes}, not {value!r}")
+    return Moderation(str(value))
+
+
+def _checked_upsell_text(value: object) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ValueError("upsell text must not be empty (remove it instead)")
+    if not fits(value.replace("{username}", _LONGEST_USERNAME)):
+        raise ValueError(
+            f"upsell text must fit one post ({MAX_WEIGHTED_LENGTH} weighted characters "
+            "with {username} filled in)"
+        )
+    return value
+
+
+# The policy's other fields, each with its check (the whole numbers are _INT_MIN's).
+_CHECKS: dict[str, Callable[[object], object]] = {
+    "answered": _checked_answered,
+    "moderation": _checked_moderation,
+    "upsell_text": _checked_upsell_text,
+}
 
 
 def set_policy(session: Session, tier: str, **changes: object) -> Policy:

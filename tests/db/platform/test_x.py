@@ -90,39 +90,50 @@ def common_handle(texts: list[str]) -> str:
 def seed(store: Store, interactions: list[dict[str, Any]]) -> None:
     """Store the users and posts the recorded answers show, plus older posts for next pages."""
     store.upsert_user(*PLACEHOLDER_AUTHOR)
-    created = set()
+    created: set[str] = set()
     for exchange in interactions:
-        request, response = exchange["request"], exchange["response"]
-        path, query = split(request["uri"])
-        body = response["body"]
-        for user in body.get("includes", {}).get("users", []):
-            store.upsert_user(user["id"], user["username"], user["name"])
-        tweets = recorded_tweets(body) if request["method"] == "GET" else []
-        timeline = re.fullmatch(r"/2/users/(\d+)/(mentions|tweets)", path)
-        author, filler = PLACEHOLDER_AUTHOR[0], "older post {}"
-        if timeline and timeline[2] == "mentions":
-            handle = common_handle([t["text"] for t in tweets])
-            store.upsert_user(timeline[1], handle)
-            filler = f"@{handle} older mention {{}}"
-        elif timeline:
-            author = timeline[1]
-            if store.user(author) is None:
-                store.upsert_user(author, f"user{author}")
-        for tweet in tweets:
-            if store.post(int(tweet["id"])) is None:
-                store.add_post(
-                    tweet.get("author_id", author), tweet["text"], post_id=int(tweet["id"])
-                )
-        if timeline and "next_token" in body.get("meta", {}):
-            oldest = int(body["meta"]["oldest_id"])
-            page = int(query.get("max_results", ["10"])[0])
-            for i in range(page):
-                store.add_post(author, filler.format(i), post_id=oldest - 1 - i)
-        if request["method"] == "POST":
-            created.add(body["data"]["id"])
-        deleted = re.fullmatch(r"/2/tweets/(\d+)", path)
-        if request["method"] == "DELETE" and deleted and deleted[1] not in created:
-            store.add_post(store.bot.id, "recorded post to delete", post_id=int(deleted[1]))
+        _seed_exchange(store, exchange["request"], exchange["response"]["body"], created)
+
+
+def _seed_exchange(
+    store: Store, request: dict[str, Any], body: dict[str, Any], created: set[str]
+) -> None:
+    """What one recorded exchange shows; `created` gathers the ids of posts it made."""
+    path, query = split(request["uri"])
+    for user in body.get("includes", {}).get("users", []):
+        store.upsert_user(user["id"], user["username"], user["name"])
+    tweets = recorded_tweets(body) if request["method"] == "GET" else []
+    timeline = re.fullmatch(r"/2/users/(\d+)/(mentions|tweets)", path)
+    author, filler = _timeline_owner(store, timeline, tweets)
+    for tweet in tweets:
+        if store.post(int(tweet["id"])) is None:
+            store.add_post(tweet.get("author_id", author), tweet["text"], post_id=int(tweet["id"]))
+    if timeline and "next_token" in body.get("meta", {}):
+        oldest = int(body["meta"]["oldest_id"])
+        page = int(query.get("max_results", ["10"])[0])
+        for i in range(page):
+            store.add_post(author, filler.format(i), post_id=oldest - 1 - i)
+    if request["method"] == "POST":
+        created.add(body["data"]["id"])
+    deleted = re.fullmatch(r"/2/tweets/(\d+)", path)
+    if request["method"] == "DELETE" and deleted and deleted[1] not in created:
+        store.add_post(store.bot.id, "recorded post to delete", post_id=int(deleted[1]))
+
+
+def _timeline_owner(
+    store: Store, timeline: re.Match[str] | None, tweets: list[dict[str, Any]]
+) -> tuple[str, str]:
+    """Who posts on a recorded timeline (its owner stored), and the text of the older posts
+    seeded below its page."""
+    if timeline is None:
+        return PLACEHOLDER_AUTHOR[0], "older post {}"
+    if timeline[2] == "mentions":
+        handle = common_handle([t["text"] for t in tweets])
+        store.upsert_user(timeline[1], handle)
+        return PLACEHOLDER_AUTHOR[0], f"@{handle} older mention {{}}"
+    if store.user(timeline[1]) is None:
+        store.upsert_user(timeline[1], f"user{timeline[1]}")
+    return timeline[1], "older post {}"
 
 
 @pytest.fixture
