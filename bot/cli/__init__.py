@@ -3,7 +3,8 @@ workers/. It wires settings into the services: the long-running processes (`run`
 /metrics and /healthz server each of them runs (`observe`), the database (`db`), the model
 (`model`, `local_engine`), settings (`settings`), benchmark rendering (`bench`), the
 operator commands (`operators`, `subscribers`, `tiers`, `usage`), the moderation commands
-and the dashboard (`moderation`, `dashboard`) and the demo (`demo`, `demo_samples`).
+and the dashboard (`moderation`, `dashboard`) and the demo (`demo`, `demo_samples`); what
+every command shares is `common`.
 
 Heavy imports (SQLAlchemy, Celery, vLLM, rich) happen inside each command, so
 `mentionbot --help` stays quick. May import: everything.

@@ -1,7 +1,8 @@
 """The social platform: what the bot needs from it (`protocol`: the Platform protocol, its
-data classes and errors), X's post ids (`snowflake`), the tweepy client for X (`x`), and a
-local X API v2 sandbox that speaks the same HTTP (`sandbox/`).
+data classes and errors), X's post ids (`snowflake`), the tweepy client for X (`x`), X's
+refusals about the account and the gate that stops calling while X refuses pay-per-use
+(`refusals`), and the check of the bot's credentials at start-up (`credentials`). The
+local X API sandbox that stands in for X is bot.sandbox.
 
-May import: bot.db, bot.settings. The sandbox imports nothing of the bot's domain (only
-`snowflake`), so it can stand in for X in any test.
+May import: bot.db, bot.settings, the shared modules.
 """

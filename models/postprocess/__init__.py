@@ -3,9 +3,10 @@
 ``process_reply`` is the full policy for a reply about to be posted: chat-template leftovers
 (``template``), Markdown (``markdown``), links (``urls``), leading and surplus @mentions
 (``mentions``), sentences said twice (``repeats``), whitespace, empty and refusal-only output
-(``refusals``), and X's weighted
-length, optionally as a short numbered thread (``fitting``). The minimal cleaning every stored
-text gets, ``strip_control_chars``, lives in ``models.text``.
+(``refusals``), and X's weighted length, optionally as a short numbered thread
+(``fitting``). How much of a reply repeats the system prompt is ``persona`` (the generate
+worker holds back a reply that leaks it). The minimal cleaning every stored text gets,
+``strip_control_chars``, lives in ``models.text``.
 
 Decisions where the rules leave room, in one place (each module's docstring has the detail):
 
