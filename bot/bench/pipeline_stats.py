@@ -183,7 +183,7 @@ def scan_processes() -> Iterable[tuple[int, int, int, str]]:
 
 def machine() -> dict[str, object]:
     """Cores, CPU model and RAM of this machine."""
-    model = platform.processor() or ""
+    model = ""
     ram_gb = 0.0
     try:
         for line in Path("/proc/cpuinfo").read_text().splitlines():
@@ -198,7 +198,8 @@ def machine() -> dict[str, object]:
         pass
     return {
         "cores": os.cpu_count(),
-        "cpu_model": model,
+        # platform.processor() runs `uname -p` on Linux: asked only where /proc says nothing.
+        "cpu_model": model or platform.processor(),
         "ram_gb": round(ram_gb, 1),
         "kernel": platform.release(),
         "python": platform.python_version(),

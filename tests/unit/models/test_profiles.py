@@ -1,14 +1,13 @@
-"""Model profiles: one definition of every vLLM flag, checked with vLLM's own parser."""
+"""Model profiles: one definition of every vLLM flag (tests/process/test_profiles.py checks
+them with vLLM's own parser)."""
 
 from __future__ import annotations
 
 import ast
 import dataclasses
 import json
-import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 from typer.testing import CliRunner
@@ -23,64 +22,10 @@ from models.profiles.catalog import (
 )
 from models.profiles.definition import COMMON_ARGS, serve_command
 from models.serving.server import ServeConfig, build_command
+from tests.fixtures.deploy import serve_argv
 
 REPO = Path(__file__).resolve().parents[3]
 REQUIRED = {"tiny-moe", "qwen3-30b-a3b", "gpt-oss-20b", "mixtral-8x7b", "grok-1", "grok-2"}
-
-# Runs in a subprocess: importing vLLM pulls in torch (~14 s, ~1 GB), which stays out of
-# the pytest process. vLLM 0.32 keeps the server's parser in
-# vllm.entrypoints.launchers.cli_args (vllm.entrypoints.openai.cli_args is gone).
-_PARSE_WITH_VLLM = r"""
-import contextlib, io, json, sys
-from vllm.engine.arg_utils import AsyncEngineArgs
-from vllm.entrypoints.launchers.cli_args import make_arg_parser, validate_parsed_serve_args
-from vllm.utils.argparse_utils import FlexibleArgumentParser
-
-FIELDS = (
-    "model", "served_model_name", "tensor_parallel_size", "enable_expert_parallel", "dtype",
-    "quantization", "max_model_len", "gpu_memory_utilization", "max_num_seqs",
-    "kv_cache_dtype", "scheduling_policy", "override_generation_config", "enforce_eager",
-    "trust_remote_code",
-)
-out = {}
-for name, argv in json.load(sys.stdin).items():
-    err = io.StringIO()
-    try:
-        with contextlib.redirect_stderr(err):
-            args = make_arg_parser(FlexibleArgumentParser()).parse_args(argv)
-            validate_parsed_serve_args(args)
-            engine = AsyncEngineArgs.from_cli_args(args)
-    except SystemExit as exc:
-        out[name] = {"error": f"exit {exc.code}: {err.getvalue()[-800:]}"}
-        continue
-    out[name] = {f: getattr(engine, f) for f in FIELDS}
-    out[name].update(host=args.host, port=args.port)
-print(json.dumps(out, default=str))
-"""
-
-
-def _argv(name: str) -> list[str]:
-    """The serve command of a profile, as the server sees it (without `python -m module`)."""
-    profile = get_profile(name)
-    model = "/models/local" if profile.built_locally else None
-    return serve_command(profile, "moe", "0.0.0.0", 8000, model=model)[3:]
-
-
-@pytest.fixture(scope="module")
-def parsed_by_vllm() -> dict[str, dict[str, Any]]:
-    """Every profile's arguments as vLLM 0.32's own parser and EngineArgs understand them."""
-    proc = subprocess.run(
-        [sys.executable, "-c", _PARSE_WITH_VLLM],
-        input=json.dumps({name: _argv(name) for name in PROFILES}),
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=300,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr[-4000:]
-    result: dict[str, dict[str, Any]] = json.loads(proc.stdout.strip().splitlines()[-1])
-    return result
 
 
 def test_required_profiles_exist() -> None:
@@ -94,33 +39,8 @@ def test_required_profiles_exist() -> None:
 
 
 @pytest.mark.parametrize("name", sorted(PROFILES))
-def test_profile_args_parse_with_vllms_own_parser(
-    name: str, parsed_by_vllm: dict[str, dict[str, Any]]
-) -> None:
-    profile = get_profile(name)
-    got = parsed_by_vllm[name]
-    assert "error" not in got, got.get("error")
-    assert got["model"] == (profile.checkpoint or "/models/local")
-    assert got["served_model_name"] in (["moe"], "moe")
-    assert (got["host"], got["port"]) == ("0.0.0.0", 8000)
-    assert got["tensor_parallel_size"] == profile.tensor_parallel_size
-    assert got["enable_expert_parallel"] == profile.enable_expert_parallel
-    assert got["dtype"] == (profile.dtype or "auto")
-    assert got["quantization"] == profile.quantization
-    assert got["max_model_len"] == profile.max_model_len
-    if profile.gpu_memory_utilization is not None:
-        assert got["gpu_memory_utilization"] == profile.gpu_memory_utilization
-    assert got["max_num_seqs"] == profile.max_num_seqs
-    assert got["kv_cache_dtype"] == (profile.kv_cache_dtype or "auto")
-    assert got["scheduling_policy"] == "priority"
-    assert got["override_generation_config"] == profile.sampling.generation_config()
-    assert got["enforce_eager"] == ("--enforce-eager" in profile.extra_args)
-    assert got["trust_remote_code"] == ("--trust-remote-code" in profile.extra_args)
-
-
-@pytest.mark.parametrize("name", sorted(PROFILES))
 def test_every_profile_runs_priority_scheduling_and_writes_each_flag_once(name: str) -> None:
-    args = _argv(name)
+    args = serve_argv(name)
     flags = [a for a in args if a.startswith("--")]
     assert len(flags) == len(set(flags)), flags
     i = args.index(COMMON_ARGS[0])
@@ -257,27 +177,3 @@ def test_profile_modules_import_only_the_standard_library(rel: str) -> None:
             if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("models")
         }
         assert from_models == {"models.profiles.definition", "models.profiles.catalog"}
-
-
-def test_serve_profile_runs_without_site_packages() -> None:
-    # -S: no site-packages at all, as in a container that only has the standard library
-    # and models/; any third-party or bot/ import would fail or show up here.
-    proc = subprocess.run(
-        [
-            sys.executable,
-            "-S",
-            "-c",
-            "import sys, models.serving.serve_profile as m; m.main(['--print', 'grok-2']); "
-            "print(sorted(k for k in sys.modules if k.split('.')[0] in "
-            "('bot', 'workers', 'httpx', 'vllm', 'torch', 'pydantic')))",
-        ],
-        capture_output=True,
-        text=True,
-        cwd=REPO,
-        timeout=60,
-        check=False,
-    )
-    assert proc.returncode == 0, proc.stderr
-    printed, leaked = proc.stdout.strip().splitlines()
-    assert "xai-org/grok-2" in printed
-    assert leaked == "[]"
