@@ -44,6 +44,7 @@ X_CREDENTIALS = (
     "x_access_token",
     "x_access_token_secret",
 )
+log = logging.getLogger(__name__)
 # --model: the locally built profiles the demo can serve.
 DEMO_MODELS = {"smol": "smol-moe", "tiny": "tiny-moe"}
 
@@ -312,18 +313,32 @@ def _wait(
     --exit-when-done), or until the time is up or Ctrl-C (the dashboard stays up till then)."""
     deadline = time.monotonic() + timeout_s
     try:
-        return _progress(sessions, post_ids, console, deadline, exit_when_done)
+        return show_progress(sessions, post_ids, console, deadline, exit_when_done)
     except KeyboardInterrupt:  # Ctrl-C ends a demo kept running for the dashboard
         return _load(sessions, post_ids)
 
 
-def _progress(
+def _read(sessions: SessionFactory, post_ids: list[str], last: list[Outcome]) -> list[Outcome]:
+    """The outcomes now; if the read fails (the database busy past its timeout, say), the
+    last ones: the display only watches, so it tries again rather than end the demo."""
+    from sqlalchemy.exc import OperationalError
+
+    try:
+        return _load(sessions, post_ids)
+    except OperationalError as exc:
+        log.warning("demo progress: reading the outcomes failed, trying again: %s", exc)
+        return last
+
+
+def show_progress(
     sessions: SessionFactory,
     post_ids: list[str],
     console: Console,
     deadline: float,
     exit_when_done: bool,
 ) -> list[Outcome]:
+    """A progress bar until every mention is final (or waits for a moderator, with
+    `exit_when_done`) or the deadline passes; returns the outcomes last read."""
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     with Progress(
@@ -336,8 +351,9 @@ def _progress(
         transient=False,
     ) as progress:
         task = progress.add_task("answering mentions", total=len(post_ids))
+        rows: list[Outcome] = []
         while True:
-            rows = _load(sessions, post_ids)
+            rows = _read(sessions, post_ids, rows)
             done = sum(1 for o in rows if o.final)
             counts = Counter(o.mention.status.value for o in rows)
             progress.update(
