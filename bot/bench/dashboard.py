@@ -89,7 +89,7 @@ def _p(values: list[float], q: float) -> float:
 
 
 def _signed_in(url: str, name: str, password: str) -> httpx.Client:
-    from bot.web.app import SESSION_COOKIE
+    from bot.web.auth import SESSION_COOKIE
 
     client = httpx.Client(base_url=url, timeout=30, follow_redirects=False)
     login = client.get("/login").text

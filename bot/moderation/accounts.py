@@ -1,22 +1,25 @@
-"""Dashboard accounts: moderators and admins, argon2 password hashes, and signing in with a
-throttle per account and per client address kept in the database (the rate counters)."""
+"""Dashboard accounts: moderators and admins, argon2 password hashes, signing in with a
+throttle per account and per client address kept in the database (the rate counters), and
+the sessions signed in: a random token for the cookie, its hash in `moderator_sessions`,
+ended on the server by signing out, a password reset or a removal."""
 
 from __future__ import annotations
 
+import hashlib
 import re
 import secrets
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from bot.db.base import utcnow
 from bot.errors import OperatorError
 from bot.moderation import audit
-from bot.moderation.schema import Moderator
+from bot.moderation.schema import Moderator, ModeratorSession
 from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.vocab import AuditAction, Role
@@ -37,7 +40,6 @@ class Account:
     id: int
     name: str
     role: str
-    epoch: int
 
     @property
     def is_admin(self) -> bool:
@@ -65,7 +67,7 @@ def _checked_password(password: str) -> str:
 
 
 def _account(row: Moderator) -> Account:
-    return Account(row.id, row.name, row.role, row.session_epoch)
+    return Account(row.id, row.name, row.role)
 
 
 def _active(s: Session, name: str) -> Moderator:
@@ -96,10 +98,10 @@ def add_moderator(s: Session, name: str, role: str, password: str, actor: str) -
 
 
 def remove_moderator(s: Session, name: str, actor: str) -> None:
-    """End an account: it cannot sign in, and its sessions end at their next request."""
+    """End an account: it cannot sign in, and its sessions end."""
     row = _active(s, name)
     row.removed_at = utcnow()
-    row.session_epoch += 1
+    _end_sessions_of(s, row.id)
     audit.record(s, actor, AuditAction.REMOVE_MODERATOR, reason=name)
 
 
@@ -107,7 +109,7 @@ def reset_password(s: Session, name: str, password: str, actor: str) -> None:
     """A new password; every session signed in with the old one ends."""
     row = _active(s, name)
     row.password_hash = _HASHER.hash(_checked_password(password))
-    row.session_epoch += 1
+    _end_sessions_of(s, row.id)
     audit.record(s, actor, AuditAction.RESET_PASSWORD, reason=name)
 
 
@@ -118,12 +120,52 @@ def moderators(s: Session) -> list[Moderator]:
     )
 
 
-def session_account(s: Session, moderator_id: int, epoch: int) -> Account | None:
-    """The account a session cookie names, if it still stands (not removed, not reset)."""
-    row = s.get(Moderator, moderator_id)
-    if row is None or row.removed_at is not None or row.session_epoch != epoch:
-        return None
-    return _account(row)
+def _digest(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def open_session(s: Session, account: Account, now: datetime, lifetime_s: float) -> str:
+    """A new session for a signed-in account; returns the token for the cookie (only its
+    hash is stored). The account's expired sessions are cleared on the way."""
+    s.execute(
+        delete(ModeratorSession).where(
+            ModeratorSession.moderator_id == account.id, ModeratorSession.expires_at <= now
+        )
+    )
+    token = secrets.token_urlsafe(32)
+    s.add(
+        ModeratorSession(
+            token_hash=_digest(token),
+            moderator_id=account.id,
+            created_at=now,
+            expires_at=now + timedelta(seconds=lifetime_s),
+        )
+    )
+    return token
+
+
+def session_account(s: Session, token: str, now: datetime) -> Account | None:
+    """The account a session token opens, if the session stands (not ended, not expired,
+    the account not removed)."""
+    row = s.scalars(
+        select(Moderator)
+        .join(ModeratorSession, ModeratorSession.moderator_id == Moderator.id)
+        .where(
+            ModeratorSession.token_hash == _digest(token),
+            ModeratorSession.expires_at > now,
+            Moderator.removed_at.is_(None),
+        )
+    ).first()
+    return _account(row) if row is not None else None
+
+
+def end_session(s: Session, token: str) -> None:
+    """Sign out: the session ends on the server, so a saved copy of the cookie opens nothing."""
+    s.execute(delete(ModeratorSession).where(ModeratorSession.token_hash == _digest(token)))
+
+
+def _end_sessions_of(s: Session, moderator_id: int) -> None:
+    s.execute(delete(ModeratorSession).where(ModeratorSession.moderator_id == moderator_id))
 
 
 def _throttle_keys(name: str, address: str) -> list[tuple[str, str]]:

@@ -208,6 +208,26 @@ def queue_state(s: Session) -> tuple[int, int]:
     return int(count), int(newest)
 
 
+def next_free(s: Session, me: str, now: datetime, after: int = 0) -> int | None:
+    """The oldest queue item on the first page nobody else holds, other than `after`."""
+    listing = list_page(s, Listing.QUEUE, ListFilter(unreviewed=False), now)
+    for row in listing.items:
+        if row.reply_id != after and not row.held_by_other(me, now):
+            return row.reply_id
+    return None
+
+
+def neighbours(s: Session, reply_id: int, now: datetime) -> tuple[int | None, int | None]:
+    """The previous and next items in queue order (for k and j); outside the queue's first
+    page, no previous and the queue's first as the next."""
+    listing = list_page(s, Listing.QUEUE, ListFilter(unreviewed=False), now)
+    ids = [i.reply_id for i in listing.items]
+    if reply_id not in ids:
+        return None, ids[0] if ids else None
+    at = ids.index(reply_id)
+    return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
+
+
 @dataclass(frozen=True)
 class ContextLine:
     """A post above the mention, as shown to the moderator."""

@@ -92,6 +92,13 @@ def claim(s: Session, reply_id: int, who: Reviewer) -> Claim:
     return Claim(False, row.claimed_by, row.claimed_until)
 
 
+def claim_if_pending(s: Session, reply_id: int, who: Reviewer) -> Claim | None:
+    """The claim a moderator gets by opening an item: taken when it waits for review, None
+    when it is decided already (then it is only looked at)."""
+    status = s.scalar(select(Reply.status).where(Reply.id == reply_id))
+    return claim(s, reply_id, who) if status == ReplyStatus.PENDING_REVIEW else None
+
+
 def release(s: Session, reply_id: int, who: Reviewer) -> None:
     """Give a claim back (the moderator moved on without deciding)."""
     s.execute(

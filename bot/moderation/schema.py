@@ -1,4 +1,5 @@
-"""Dashboard accounts, the append-only audit log, and moderators' notes on platform users."""
+"""Dashboard accounts and their signed-in sessions, the append-only audit log, and
+moderators' notes on platform users."""
 
 from __future__ import annotations
 
@@ -19,11 +20,23 @@ class Moderator(Base):
     name: Mapped[str] = mapped_column(String(64), unique=True)
     role: Mapped[str] = mapped_column(String(16))  # a Role
     password_hash: Mapped[str] = mapped_column(Text)
-    # Bumped by a password reset or a removal: every session signed before it is void.
-    session_epoch: Mapped[int] = mapped_column(Integer, server_default="0")
     created_at: Mapped[datetime] = mapped_column(server_default=func.now())
     last_sign_in_at: Mapped[datetime | None]
     removed_at: Mapped[datetime | None]
+
+
+class ModeratorSession(Base):
+    """A signed-in dashboard session. The cookie carries a random token; only its SHA-256 is
+    kept, so the table alone opens nothing. Signing out, a password reset and a removal
+    delete the rows, which ends the sessions on the server whatever the cookie says."""
+
+    __tablename__ = "moderator_sessions"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    moderator_id: Mapped[int] = mapped_column(ForeignKey("moderators.id"), index=True)
+    created_at: Mapped[datetime] = mapped_column(server_default=func.now())
+    expires_at: Mapped[datetime]
 
 
 class AuditEntry(Base):

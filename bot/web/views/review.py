@@ -1,37 +1,28 @@
-"""The review queue's pages: the list (live), one item, and the actions on it."""
+"""The review queue's pages: the list (live), one item, and the decisions on it."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import AsyncIterator, Callable
+from typing import Annotated, TypeVar
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 from sse_starlette.sse import EventSourceResponse
 from starlette.concurrency import run_in_threadpool
 
 from bot.moderation import items, review
 from bot.moderation.items import ListFilter, Listing
-from bot.moderation.review import Reviewer, ReviewRefused
-from bot.replies.schema import Reply
-from bot.vocab import Flag, ReplyStatus, Tier
-from bot.web.deps import (
-    DashboardDeps,
-    deps_of,
-    outcome,
-    page,
-    reviewer,
-    unit_of_work,
-)
+from bot.moderation.review import Handoff, Reviewer, ReviewRefused
+from bot.vocab import Flag, Tier
+from bot.web.auth import Who
+from bot.web.deps import DashboardDeps, Db, committed, deps_of, outcome, page
 
 router = APIRouter()
 STREAM_POLL_S = 2.0
-
-Who = Annotated[Reviewer, Depends(reviewer)]
+T = TypeVar("T")
 
 
 def list_filter(request: Request) -> ListFilter:
@@ -56,11 +47,10 @@ def home() -> Response:
 
 
 @router.get("/queue")
-def queue_page(request: Request, who: Who) -> Response:
+def queue_page(request: Request, who: Who, s: Db) -> Response:
     """Replies waiting for review, oldest first."""
     where = list_filter(request)
-    with unit_of_work(request) as s:
-        listing = items.list_page(s, Listing.QUEUE, where, who.now, _page_number(request))
+    listing = items.list_page(s, Listing.QUEUE, where, who.now, _page_number(request))
     return page(
         request,
         "queue.html",
@@ -75,17 +65,16 @@ def queue_page(request: Request, who: Who) -> Response:
 
 
 @router.get("/queue/rows")
-def queue_rows(request: Request, who: Who) -> Response:
+def queue_rows(request: Request, who: Who, s: Db) -> Response:
     """Rows newer than `after`, for the open queue page to append (live updates)."""
     after = request.query_params.get("after", "0")
-    with unit_of_work(request) as s:
-        rows = items.queue_since(
-            s, int(after) if after.isdigit() else 0, list_filter(request), who.now
-        )
+    rows = items.queue_since(s, int(after) if after.isdigit() else 0, list_filter(request), who.now)
     return page(request, "_queue_rows.html", rows=rows, me=who.name, now=who.now)
 
 
 def _state(deps: DashboardDeps) -> tuple[int, int]:
+    # The stream outlives the request's session (it ends when the view returns): each poll
+    # reads in a short session of its own.
     with deps.sessions() as s:
         return items.queue_state(s)
 
@@ -111,29 +100,23 @@ async def queue_events(request: Request, who: Who) -> Response:
 
 
 @router.get("/queue/next")
-def next_item(request: Request, who: Who) -> Response:
+def next_item(request: Request, who: Who, s: Db) -> Response:
     """The oldest item nobody else holds (after `after` when given), else the queue."""
     after = request.query_params.get("after", "0")
-    with unit_of_work(request) as s:
-        listing = items.list_page(s, Listing.QUEUE, ListFilter(unreviewed=False), who.now)
-    for row in listing.items:
-        if row.reply_id != int(after or 0) and not row.held_by_other(who.name, who.now):
-            return RedirectResponse(f"/reviews/{row.reply_id}", status_code=303)
-    return RedirectResponse("/queue", status_code=303)
+    found = items.next_free(s, who.name, who.now, int(after or 0))
+    return RedirectResponse(f"/reviews/{found}" if found is not None else "/queue", status_code=303)
 
 
 @router.get("/reviews/{reply_id}")
-def review_page(request: Request, reply_id: int, who: Who) -> Response:
+def review_page(request: Request, reply_id: int, who: Who, s: Db) -> Response:
     """One reply in full; opening a pending one claims it for this moderator."""
     deps = deps_of(request)
-    with unit_of_work(request) as s:
-        status = s.scalar(select(Reply.status).where(Reply.id == reply_id))
-        held = review.claim(s, reply_id, who) if status == ReplyStatus.PENDING_REVIEW else None
-    with unit_of_work(request) as s:
-        item = items.item(s, reply_id, deps.platform, deps.settings.context_posts)
-        if item is None:
-            return page(request, "error.html", status_code=404, message="No such reply.")
-        prev_id, next_id = _neighbours(s, reply_id, who)
+    with committed(s):
+        held = review.claim_if_pending(s, reply_id, who)
+    item = items.item(s, reply_id, deps.platform, deps.settings.context_posts)
+    if item is None:
+        return page(request, "error.html", status_code=404, message="No such reply.")
+    prev_id, next_id = items.neighbours(s, reply_id, who.now)
     return page(
         request,
         "review.html",
@@ -146,115 +129,128 @@ def review_page(request: Request, reply_id: int, who: Who) -> Response:
     )
 
 
-def _neighbours(s: Session, reply_id: int, who: Reviewer) -> tuple[int | None, int | None]:
-    """The previous and next items in queue order (for k and j)."""
-    listing = items.list_page(s, Listing.QUEUE, ListFilter(unreviewed=False), who.now)
-    ids = [i.reply_id for i in listing.items]
-    if reply_id not in ids:
-        return None, ids[0] if ids else None
-    at = ids.index(reply_id)
-    return (ids[at - 1] if at > 0 else None), (ids[at + 1] if at + 1 < len(ids) else None)
-
-
-def _after(reply_id: int) -> str:
-    return f"/queue/next?after={reply_id}"
-
-
-@router.post("/reviews/{reply_id}/approve")
-def approve(request: Request, reply_id: int, who: Who) -> Response:
-    """Approve as is: the post worker posts it."""
-    deps = deps_of(request)
+def _decide(
+    request: Request,
+    s: Session,
+    reply_id: int,
+    act: Callable[[Session], T],
+    then: Callable[[T], str],
+) -> Response:
+    """One decision on one reply, as every review action takes it: `act` runs the service
+    in a transaction committed before `then` hands the work on and words the answer; a
+    refusal changes nothing and goes back to the item with its reason."""
     try:
-        with unit_of_work(request) as s:
-            handoff = review.approve(s, reply_id, who)
+        with committed(s):
+            done = act(s)
     except ReviewRefused as exc:
         return outcome(request, exc.render(), to=f"/reviews/{reply_id}", ok=False)
-    _post(deps, handoff)
-    return outcome(request, f"Approved reply #{reply_id}; it goes out now.", to=_after(reply_id))
+    return outcome(request, then(done), to=f"/queue/next?after={reply_id}")
 
 
-def _post(deps: DashboardDeps, handoff: review.Handoff) -> None:
+def _post(deps: DashboardDeps, handoff: Handoff) -> None:
     priorities = {handoff.reply_id: handoff.priority} if handoff.priority is not None else None
     deps.sender.send_post([handoff.reply_id], priorities)
 
 
+@router.post("/reviews/{reply_id}/approve")
+def approve(request: Request, reply_id: int, who: Who, s: Db) -> Response:
+    """Approve as is: the post worker posts it."""
+    deps = deps_of(request)
+
+    def then(handoff: Handoff) -> str:
+        _post(deps, handoff)
+        return f"Approved reply #{reply_id}; it goes out now."
+
+    return _decide(request, s, reply_id, lambda s: review.approve(s, reply_id, who), then)
+
+
 @router.post("/reviews/{reply_id}/edit")
-def edit(request: Request, reply_id: int, who: Who, text: Annotated[str, Form()]) -> Response:
+def edit(
+    request: Request, reply_id: int, who: Who, s: Db, text: Annotated[str, Form()]
+) -> Response:
     """Edit and approve: the text is checked against X's length and the output rules."""
     deps = deps_of(request)
-    try:
-        with unit_of_work(request) as s:
-            handoff = review.edit_and_approve(s, reply_id, who, text, deps.reply_rules)
-    except ReviewRefused as exc:
-        return outcome(request, exc.render(), to=f"/reviews/{reply_id}", ok=False)
-    _post(deps, handoff)
-    changed = (
-        f" (the output rules changed: {', '.join(handoff.changes)})" if handoff.changes else ""
+
+    def then(handoff: Handoff) -> str:
+        _post(deps, handoff)
+        changes = handoff.changes
+        changed = f" (the output rules changed: {', '.join(changes)})" if changes else ""
+        return f"Edited and approved reply #{reply_id}{changed}."
+
+    return _decide(
+        request,
+        s,
+        reply_id,
+        lambda s: review.edit_and_approve(s, reply_id, who, text, deps.reply_rules),
+        then,
     )
-    return outcome(request, f"Edited and approved reply #{reply_id}{changed}.", to=_after(reply_id))
 
 
 @router.post("/reviews/{reply_id}/reject")
 def reject(
-    request: Request, reply_id: int, who: Who, reason: Annotated[str, Form()] = ""
+    request: Request, reply_id: int, who: Who, s: Db, reason: Annotated[str, Form()] = ""
 ) -> Response:
     """Reject with a reason; the user's quota unit goes back."""
-    try:
-        with unit_of_work(request) as s:
-            review.reject(s, reply_id, who, reason)
-    except ReviewRefused as exc:
-        return outcome(request, exc.render(), to=f"/reviews/{reply_id}", ok=False)
-    return outcome(request, f"Rejected reply #{reply_id}.", to=_after(reply_id))
-
-
-@router.post("/reviews/{reply_id}/regenerate")
-def regenerate(request: Request, reply_id: int, who: Who) -> Response:
-    """Ask the model again; the new reply comes back to the queue."""
-    deps = deps_of(request)
-    try:
-        with unit_of_work(request) as s:
-            handoff = review.regenerate(s, reply_id, who)
-    except ReviewRefused as exc:
-        return outcome(request, exc.render(), to=f"/reviews/{reply_id}", ok=False)
-    priorities = {handoff.mention_id: handoff.priority} if handoff.priority is not None else None
-    deps.sender.send_generate([handoff.mention_id], priorities)
-    return outcome(
-        request, f"Reply #{reply_id} thrown away; a new one is being written.", to=_after(reply_id)
+    return _decide(
+        request,
+        s,
+        reply_id,
+        lambda s: review.reject(s, reply_id, who, reason),
+        lambda _: f"Rejected reply #{reply_id}.",
     )
 
 
+@router.post("/reviews/{reply_id}/regenerate")
+def regenerate(request: Request, reply_id: int, who: Who, s: Db) -> Response:
+    """Ask the model again; the new reply comes back to the queue."""
+    deps = deps_of(request)
+
+    def then(handoff: Handoff) -> str:
+        priority = handoff.priority
+        priorities = {handoff.mention_id: priority} if priority is not None else None
+        deps.sender.send_generate([handoff.mention_id], priorities)
+        return f"Reply #{reply_id} thrown away; a new one is being written."
+
+    return _decide(request, s, reply_id, lambda s: review.regenerate(s, reply_id, who), then)
+
+
 @router.post("/reviews/{reply_id}/release")
-def release(request: Request, reply_id: int, who: Who) -> Response:
+def release(request: Request, reply_id: int, who: Who, s: Db) -> Response:
     """Let go of an item without deciding."""
-    with unit_of_work(request) as s:
+    with committed(s):
         review.release(s, reply_id, who)
     return outcome(request, f"Released reply #{reply_id}.", to="/queue")
 
 
 @router.post("/reviews/{reply_id}/block")
-def block(request: Request, reply_id: int, who: Who, note: Annotated[str, Form()] = "") -> Response:
+def block(
+    request: Request, reply_id: int, who: Who, s: Db, note: Annotated[str, Form()] = ""
+) -> Response:
     """Block the author and reject this reply."""
-    try:
-        with unit_of_work(request) as s:
-            review.block_author(s, reply_id, who, note)
-    except ReviewRefused as exc:
-        return outcome(request, exc.render(), to=f"/reviews/{reply_id}", ok=False)
-    return outcome(request, f"Blocked the author of reply #{reply_id}.", to=_after(reply_id))
+    return _decide(
+        request,
+        s,
+        reply_id,
+        lambda s: review.block_author(s, reply_id, who, note),
+        lambda _: f"Blocked the author of reply #{reply_id}.",
+    )
 
 
 @router.post("/reviews/bulk")
-async def bulk(request: Request, who: Who) -> Response:
+async def bulk(request: Request, who: Who, s: Db) -> Response:
     """Approve or reject the selected items."""
     form = await request.form()
     ids = [int(v) for v in form.getlist("reply_ids") if isinstance(v, str) and v.isdigit()]
     action, reason = str(form.get("action", "")), str(form.get("reason", ""))
-    return await run_in_threadpool(_bulk, request, ids, action, reason, who)
+    return await run_in_threadpool(_bulk, request, s, ids, action, reason, who)
 
 
-def _bulk(request: Request, ids: list[int], action: str, reason: str, who: Reviewer) -> Response:
+def _bulk(
+    request: Request, s: Session, ids: list[int], action: str, reason: str, who: Reviewer
+) -> Response:
     deps = deps_of(request)
     try:
-        with unit_of_work(request) as s:
+        with committed(s):
             result = review.bulk(s, ids, action, who, reason)
     except ReviewRefused as exc:
         return outcome(request, exc.render(), to="/queue", ok=False)

@@ -5,31 +5,19 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Form, Request
+from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
-from sqlalchemy import func, select
 
 from bot.db.base import utcnow
 from bot.errors import OperatorError
-from bot.mentions.schema import Mention, PlatformUser
-from bot.moderation import audit, notes
-from bot.moderation.accounts import Account
-from bot.replies.schema import Reply
+from bot.moderation import audit, notes, users
 from bot.subscribers import overrides, service
 from bot.subscribers.tiers import policies, set_policy
 from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError
-from bot.web.deps import (
-    back,
-    outcome,
-    page,
-    require_account,
-    require_admin,
-    unit_of_work,
-)
+from bot.web.auth import Admin, Me
+from bot.web.deps import Db, back, committed, outcome, page
 
 router = APIRouter()
-Me = Annotated[Account, Depends(require_account)]
-Admin = Annotated[Account, Depends(require_admin)]
 SEARCH_LIMIT = 50
 
 
@@ -38,54 +26,31 @@ def _label(field: str) -> str:
 
 
 @router.get("/subscribers")
-def subscribers_page(request: Request, me: Me) -> Response:
+def subscribers_page(request: Request, me: Me, s: Db) -> Response:
     """Users the bot has seen, most recent first, or those whose handle starts with `q`."""
     q = request.query_params.get("q", "").strip().removeprefix("@")
-    with unit_of_work(request) as s:
-        if q:
-            users = list(
-                s.scalars(
-                    select(PlatformUser)
-                    .where(
-                        func.lower(PlatformUser.username).startswith(q.lower(), autoescape=True)
-                        | (PlatformUser.platform_id == q)
-                    )
-                    .order_by(PlatformUser.username)
-                    .limit(SEARCH_LIMIT)
-                )
-            )
-            found = [service.detail_of(s, u, utcnow()).subscriber for u in users]
-        else:
-            found = service.list_subscribers(s, limit=SEARCH_LIMIT)
+    if q:
+        matches = users.find_users(s, q, SEARCH_LIMIT)
+        found = [service.detail_of(s, u, utcnow()).subscriber for u in matches]
+    else:
+        found = service.list_subscribers(s, limit=SEARCH_LIMIT)
     return page(request, "subscribers.html", found=found, q=q, now=utcnow())
 
 
 @router.get("/subscribers/{user_id}")
-def subscriber_page(request: Request, user_id: int, me: Me) -> Response:
+def subscriber_page(request: Request, user_id: int, me: Me, s: Db) -> Response:
     """One user: tiers, quota use, overrides, notes, their mentions and our replies."""
     now = utcnow()
-    with unit_of_work(request) as s:
-        user = s.get(PlatformUser, user_id)
-        if user is None:
-            return page(request, "error.html", status_code=404, message="No such user.")
-        detail = service.detail_of(s, user, now)
-        recent = list(
-            s.execute(
-                select(Mention, Reply)
-                .outerjoin(Reply, Reply.mention_id == Mention.id)
-                .where(Mention.author_id == user_id)
-                .order_by(Mention.id.desc())
-                .limit(20)
-            ).tuples()
-        )
-        user_notes = notes.notes_for(s, user_id)
+    user = users.user_by_id(s, user_id)
+    if user is None:
+        return page(request, "error.html", status_code=404, message="No such user.")
     return page(
         request,
         "subscriber.html",
         user=user,
-        detail=detail,
-        recent=recent,
-        notes=user_notes,
+        detail=service.detail_of(s, user, now),
+        recent=users.recent_exchanges(s, user_id),
+        notes=notes.notes_for(s, user_id),
         now=now,
         tiers=list(Tier),
     )
@@ -95,19 +60,12 @@ def _ref(user_id: int) -> str:
     return f"/subscribers/{user_id}"
 
 
-def _platform_ref(request: Request, user_id: int) -> str:
-    with unit_of_work(request) as s:
-        platform_id = s.scalar(select(PlatformUser.platform_id).where(PlatformUser.id == user_id))
-    if platform_id is None:
-        raise OperatorError("no such user")
-    return str(platform_id)
-
-
 @router.post("/subscribers/{user_id}/override")
 def override(
     request: Request,
     user_id: int,
     me: Me,
+    s: Db,
     action: Annotated[str, Form()],
     note: Annotated[str, Form()] = "",
     tier: Annotated[str, Form()] = "",
@@ -116,9 +74,9 @@ def override(
     """Grant a tier or block, until a date or for good (a note says why)."""
     try:
         kind = OverrideAction(action)
-        ref = _platform_ref(request, user_id)
-        ends = overrides.parse_until(until or None, None, utcnow())
-        with unit_of_work(request) as s:
+        with committed(s):
+            ref = users.platform_id_of(s, user_id)
+            ends = overrides.parse_until(until or None, None, utcnow())
             overrides.override_user(
                 s, ref, kind, tier=tier or None, until=ends, note=note, actor=me.name
             )
@@ -138,12 +96,12 @@ def override(
 
 
 @router.post("/subscribers/{user_id}/end")
-def end(request: Request, user_id: int, me: Me, action: Annotated[str, Form()]) -> Response:
+def end(request: Request, user_id: int, me: Me, s: Db, action: Annotated[str, Form()]) -> Response:
     """Revoke active grants, or unblock."""
     try:
         kind = OverrideAction(action)
-        ref = _platform_ref(request, user_id)
-        with unit_of_work(request) as s:
+        with committed(s):
+            ref = users.platform_id_of(s, user_id)
             _, ended = overrides.end_overrides(s, ref, kind, me.name)
             verb = AuditAction.REVOKE if kind == OverrideAction.GRANT else AuditAction.UNBLOCK
             audit.record(s, me.name, verb, user_id=user_id, detail=f"{ended} ended")
@@ -153,12 +111,13 @@ def end(request: Request, user_id: int, me: Me, action: Annotated[str, Form()]) 
 
 
 @router.post("/subscribers/{user_id}/notes")
-def add_note(request: Request, user_id: int, me: Me, note: Annotated[str, Form()] = "") -> Response:
+def add_note(
+    request: Request, user_id: int, me: Me, s: Db, note: Annotated[str, Form()] = ""
+) -> Response:
     """A moderator's note on the account."""
     try:
-        with unit_of_work(request) as s:
-            if s.get(PlatformUser, user_id) is None:
-                raise OperatorError("no such user")
+        with committed(s):
+            users.known_user(s, user_id)
             notes.add_note(s, user_id, me.name, note)
     except OperatorError as exc:
         return outcome(request, exc.render(_label), to=back(request, _ref(user_id)), ok=False)
@@ -166,10 +125,9 @@ def add_note(request: Request, user_id: int, me: Me, note: Annotated[str, Form()
 
 
 @router.get("/tiers")
-def tiers_page(request: Request, me: Me) -> Response:
+def tiers_page(request: Request, me: Me, s: Db) -> Response:
     """Every tier's policy; admins can change them."""
-    with unit_of_work(request) as s:
-        found = policies(s)
+    found = policies(s)
     ordered = [found[t.value] for t in reversed(Tier) if t.value in found]
     return page(request, "tiers.html", policies=ordered, modes=list(Moderation))
 
@@ -184,7 +142,7 @@ _INT_FIELDS = (
 
 
 @router.post("/tiers/{tier}")
-async def set_tier(request: Request, tier: str, admin: Admin) -> Response:
+async def set_tier(request: Request, tier: str, admin: Admin, s: Db) -> Response:
     """Change a tier's policy (admins only); every value is checked before any is set."""
     form = await request.form()
     changes: dict[str, object] = {"answered": form.get("answered") == "on"}
@@ -196,7 +154,7 @@ async def set_tier(request: Request, tier: str, admin: Admin) -> Response:
         changes["moderation"] = str(form.get("moderation", ""))
         upsell = str(form.get("upsell_text", "")).strip()
         changes["upsell_text"] = upsell or None
-        with unit_of_work(request) as s:
+        with committed(s):
             before = policies(s).get(tier)
             after = set_policy(s, tier, **changes)
             audit.record(

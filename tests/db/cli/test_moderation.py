@@ -10,8 +10,10 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from bot.db.base import utcnow
 from bot.db.engine import transaction
 from bot.mentions.ingest import upsert_author
+from bot.moderation import accounts
 from bot.moderation.schema import AuditEntry, Moderator
 from bot.platform.protocol import Author
 from bot.replies.schema import Reply
@@ -41,6 +43,16 @@ def _pending(db: sessionmaker[Session], text: str = "an answer") -> int:
         return pending_reply(s, user, text).id
 
 
+def _signed_in(db: sessionmaker[Session], name: str) -> str:
+    """A dashboard session of `name`'s (the token its cookie would carry)."""
+    with transaction(db) as s:
+        row = s.scalars(select(Moderator).where(Moderator.name == name)).one()
+        account = accounts.Account(row.id, row.name, row.role)
+        token = accounts.open_session(s, account, utcnow(), 3600)
+        assert accounts.session_account(s, token, utcnow()) == account
+        return token
+
+
 def test_moderators_add_list_reset_remove(cli: Run, committed_db: sessionmaker[Session]) -> None:
     added = cli("moderators", "add", "alice", "--role", "admin", "--password-stdin",
                 input="a long enough passphrase\n")  # fmt: skip
@@ -52,13 +64,16 @@ def test_moderators_add_list_reset_remove(cli: Run, committed_db: sessionmaker[S
     assert short.exit_code == 2 and "--password must be at least 12" in short.stderr
     taken = cli("moderators", "add", "alice", "--password-stdin", input="another long one\n")
     assert taken.exit_code == 2 and "taken" in taken.stderr
-    with committed_db() as s:
-        epoch = s.scalar(select(Moderator.session_epoch).where(Moderator.name == "bob"))
+    token = _signed_in(committed_db, "bob")
     assert cli("moderators", "reset-password", "bob").exit_code == 0
+    with committed_db() as s:
+        assert accounts.session_account(s, token, utcnow()) is None  # the reset ended it
+    token = _signed_in(committed_db, "bob")
     assert cli("moderators", "remove", "bob").exit_code == 0
     with committed_db() as s:
         bob = s.scalars(select(Moderator).where(Moderator.name == "bob")).one()
-        assert bob.removed_at is not None and bob.session_epoch == (epoch or 0) + 2
+        assert bob.removed_at is not None
+        assert accounts.session_account(s, token, utcnow()) is None  # so did the removal
     assert [m["name"] for m in result_json(cli("moderators", "list", "--json"))] == ["alice"]
     assert cli("moderators", "remove", "bob").exit_code == 2
 

@@ -14,11 +14,12 @@ from bot.db.base import utcnow
 from bot.errors import OperatorError
 from bot.moderation import accounts
 from bot.moderation.accounts import SignInRefused
-from bot.moderation.schema import Moderator
+from bot.moderation.schema import Moderator, ModeratorSession
 from bot.settings import Settings
 from tests.fixtures.factories.moderation import PASSWORD, moderator
 
 SETTINGS = Settings(login_failures_per_account=3, login_failures_per_address=5)
+LIFETIME_S = 12 * 3600
 
 
 @pytest.fixture()
@@ -43,21 +44,39 @@ def test_passwords_are_argon2_hashes_and_checked(s: Session) -> None:
 
 def test_sign_in_and_sessions_that_end(s: Session) -> None:
     alice = moderator(s, "alice", "admin")
-    account = accounts.sign_in(s, "alice", PASSWORD, "10.0.0.1", SETTINGS, utcnow())
+    now = utcnow()
+    account = accounts.sign_in(s, "alice", PASSWORD, "10.0.0.1", SETTINGS, now)
     assert (account.name, account.is_admin) == ("alice", True)
-    assert accounts.session_account(s, account.id, account.epoch) == account
+    token = accounts.open_session(s, account, now, LIFETIME_S)
+    assert accounts.session_account(s, token, now) == account
     accounts.reset_password(s, "alice", "a brand new passphrase", "ops")
-    assert accounts.session_account(s, account.id, account.epoch) is None  # old session void
+    assert accounts.session_account(s, token, now) is None  # old session void
     with pytest.raises(SignInRefused, match="wrong name or password"):
         accounts.sign_in(s, "alice", PASSWORD, "10.0.0.1", SETTINGS, utcnow())
     again = accounts.sign_in(s, "alice", "a brand new passphrase", "10.0.0.1", SETTINGS, utcnow())
+    token = accounts.open_session(s, again, now, LIFETIME_S)
     accounts.remove_moderator(s, "alice", "ops")
-    assert accounts.session_account(s, again.id, again.epoch) is None
+    assert accounts.session_account(s, token, now) is None
     with pytest.raises(SignInRefused):
         accounts.sign_in(s, "alice", "a brand new passphrase", "10.0.0.2", SETTINGS, utcnow())
     with pytest.raises(OperatorError, match="never reused"):
         moderator(s, "alice")
     assert alice.id == account.id
+
+
+def test_a_session_ends_when_signed_out_or_expired_and_only_its_hash_is_kept(s: Session) -> None:
+    bob = moderator(s, "bob")
+    now = utcnow()
+    first = accounts.open_session(s, bob, now, LIFETIME_S)
+    second = accounts.open_session(s, bob, now, LIFETIME_S)
+    stored = set(s.scalars(select(ModeratorSession.token_hash)))
+    assert len(stored) == 2 and not stored & {first, second}  # the tokens are not stored
+    accounts.end_session(s, first)
+    assert accounts.session_account(s, first, now) is None
+    assert accounts.session_account(s, second, now) == bob  # signing out ends one session
+    later = now + timedelta(seconds=LIFETIME_S)
+    assert accounts.session_account(s, second, later) is None  # expired
+    assert accounts.session_account(s, "not a token", now) is None
 
 
 def test_the_throttle_holds_per_account_and_per_address(s: Session) -> None:

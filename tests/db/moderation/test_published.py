@@ -47,9 +47,10 @@ def test_take_down_deletes_on_the_platform_and_records_why(
 ) -> None:
     reply_id, platform = _posted(sandbox.url, db, bot_user["id"])
     assert len(bot_replies(sandbox.url, bot_user["id"])) == 1
-    with pytest.raises(ReviewRefused, match="must say why"):
-        published.take_down(db, platform, reply_id, "alice", " ")
-    assert published.take_down(db, platform, reply_id, "alice", "factually wrong")
+    with pytest.raises(ReviewRefused, match="must say why"), transaction(db) as s:
+        published.take_down(s, platform, reply_id, "alice", " ")
+    with transaction(db) as s:
+        assert published.take_down(s, platform, reply_id, "alice", "factually wrong")
     assert bot_replies(sandbox.url, bot_user["id"]) == []
     with db() as s:
         reply = s.get(Reply, reply_id)
@@ -62,8 +63,8 @@ def test_take_down_deletes_on_the_platform_and_records_why(
         )
         entry = s.scalars(select(AuditEntry).where(AuditEntry.reply_id == reply_id)).one()
         assert (entry.action, entry.before_text) == ("take_down", "a regrettable answer")
-    with pytest.raises(ReviewRefused, match="not posted"):
-        published.take_down(db, platform, reply_id, "bob", "again")
+    with pytest.raises(ReviewRefused, match="not posted"), transaction(db) as s:
+        published.take_down(s, platform, reply_id, "bob", "again")
 
 
 def test_a_platform_error_leaves_everything_as_it_was(
@@ -75,15 +76,16 @@ def test_a_platform_error_leaves_everything_as_it_was(
         json={"endpoint": "delete_tweet", "error_ratio": 1.0, "status": 503},
         timeout=10,
     ).raise_for_status()
-    with pytest.raises(ReviewRefused, match="X refused to delete the post"):
-        published.take_down(db, platform, reply_id, "alice", "wrong")
+    with pytest.raises(ReviewRefused, match="X refused to delete the post"), transaction(db) as s:
+        published.take_down(s, platform, reply_id, "alice", "wrong")
     with db() as s:
         reply = s.get(Reply, reply_id)
         assert reply is not None and reply.status == ReplyStatus.POSTED
         assert s.scalars(select(AuditEntry).where(AuditEntry.reply_id == reply_id)).all() == []
     assert len(bot_replies(sandbox.url, bot_user["id"])) == 1
     httpx.delete(f"{sandbox.url}/sandbox/faults", timeout=10).raise_for_status()
-    assert published.take_down(db, platform, reply_id, "alice", "wrong")
+    with transaction(db) as s:
+        assert published.take_down(s, platform, reply_id, "alice", "wrong")
 
 
 def test_mark_reviewed_once(
