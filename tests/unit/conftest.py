@@ -9,6 +9,7 @@ docs/design.md section 1. The guard makes the rule fail loudly instead of slowly
 
 from __future__ import annotations
 
+import _posixsubprocess
 import os
 import socket
 import subprocess
@@ -32,6 +33,8 @@ def _refuse(what: str) -> Callable[..., NoReturn]:
 # reaches another one over a socket.
 _GUARDED: list[tuple[object, str]] = [
     (subprocess.Popen, "_execute_child"),
+    # What subprocess and multiprocessing's spawn and forkserver start methods call.
+    (_posixsubprocess, "fork_exec"),
     (os, "fork"),
     (os, "forkpty"),
     (os, "posix_spawn"),
