@@ -1,6 +1,7 @@
 """The layout rules of docs/design.md section 1, checked rather than only written: each package
-says what it holds and what it may import, size limits, and no private name is imported
-across modules. (The import contracts are shown to fail in
+says what it holds and what it may import, no module grows huge, and no private name is
+imported across modules. (Each function's size and shape are ruff's: C90, PLR0912 and
+PLR0915 in pyproject.toml; the import contracts are shown to fail in
 tests/process/test_import_contracts.py.)"""
 
 from __future__ import annotations
@@ -11,8 +12,10 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 PACKAGES = ("bot", "workers", "models")
-MAX_FILE_LINES = 450
-MAX_FUNCTION_LINES = 60
+# Not a size to write to: a module this long has almost surely taken on a second job, and is
+# split by job, never squeezed. Ruff keeps each function clear; this only catches the module
+# nobody stopped growing.
+MAX_FILE_LINES = 800
 
 
 def _sources(*roots: str) -> list[Path]:
@@ -66,19 +69,13 @@ def test_the_docstring_check_sees_a_module_left_out() -> None:
     assert not _named(doc, "gating")
 
 
-def test_no_file_or_function_is_too_long() -> None:
-    too_long = []
-    for path in _sources(*PACKAGES):
-        source = path.read_text()
-        name = path.relative_to(REPO)
-        if len(source.splitlines()) > MAX_FILE_LINES:
-            too_long.append(f"{name}: {len(source.splitlines())} lines")
-        for node in ast.walk(ast.parse(source)):
-            if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
-                lines = (node.end_lineno or node.lineno) - node.lineno + 1
-                if lines > MAX_FUNCTION_LINES:
-                    too_long.append(f"{name}:{node.lineno} {node.name}() is {lines} lines")
-    assert too_long == []
+def test_no_module_is_huge() -> None:
+    huge = [
+        f"{path.relative_to(REPO)}: {lines} lines"
+        for path in _sources(*PACKAGES)
+        if (lines := len(path.read_text().splitlines())) > MAX_FILE_LINES
+    ]
+    assert huge == []
 
 
 def _project(module: str) -> bool:
