@@ -49,9 +49,16 @@ def _args(role: str, name: str, sandbox_port: int, var: Path) -> list[str]:
     queue = role.rstrip("0123456789")
     concurrency = "32" if queue == "generate" else "8"
     return [
-        "worker", "--queues", queue, "--pool", "threads", "--concurrency", concurrency,
-        "--hostname", f"{role}-{name}@%h",
-    ]  # fmt: skip
+        "worker",
+        "--queues",
+        queue,
+        "--pool",
+        "threads",
+        "--concurrency",
+        concurrency,
+        "--hostname",
+        f"{role}-{name}@%h",
+    ]
 
 
 @dataclass

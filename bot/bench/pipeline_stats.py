@@ -15,8 +15,15 @@ from pathlib import Path
 # The stages of a mention's life the bench reports, in order. poll_wait (posted on X until
 # the listener read it, the page fetch included) and generation (the model's own time) are
 # not the pipeline's overhead; neither is the platform's own response time inside x_call.
-STAGES = ("poll_wait", "listener_ingest", "queue_wait", "claim_prompt", "generation",
-          "handoff", "x_call")  # fmt: skip
+STAGES = (
+    "poll_wait",
+    "listener_ingest",
+    "queue_wait",
+    "claim_prompt",
+    "generation",
+    "handoff",
+    "x_call",
+)
 NOT_OVERHEAD = ("poll_wait", "generation")
 
 

@@ -335,13 +335,19 @@ def bench_pipeline(
     console = Console(stderr=True)
     _refuse_pipeline(settings, mentions, console)
     cfg = Config(
-        mentions=mentions, concurrency=concurrency, max_tokens=max_tokens,
-        steady_mentions=steady_mentions, steady_rate=steady_rate, overload=overload,
+        mentions=mentions,
+        concurrency=concurrency,
+        max_tokens=max_tokens,
+        steady_mentions=steady_mentions,
+        steady_rate=steady_rate,
+        overload=overload,
         overload_mentions=overload_mentions,
-        generate_workers=generate_workers, vllm_priority=vllm_priority,
+        generate_workers=generate_workers,
+        vllm_priority=vllm_priority,
         # A first-come first-served vLLM refuses a request that carries a priority.
-        send_priority=send_priority and vllm_priority, drain_timeout_s=drain_timeout,
-    )  # fmt: skip
+        send_priority=send_priority and vllm_priority,
+        drain_timeout_s=drain_timeout,
+    )
     try:
         doc = _pipeline(cfg, settings, engines, console)
     except BenchError as exc:
@@ -391,6 +397,11 @@ def _pipeline(cfg: PipelineConfig, settings: Settings, engines: int, console: Co
         ]
         db = stack.enter_context(scratch_database(settings.database_url))
         return run(
-            cfg, settings, urls, pids, db, settings.var_dir / "log",
+            cfg,
+            settings,
+            urls,
+            pids,
+            db,
+            settings.var_dir / "log",
             lambda line: console.print(f"[dim]{line}[/dim]"),
-        )  # fmt: skip
+        )

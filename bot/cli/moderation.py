@@ -70,10 +70,14 @@ def moderators_list(as_json: JsonOpt = False) -> None:
 
     with session_scope() as s:
         rows = [
-            {"name": m.name, "role": m.role, "created_at": m.created_at.isoformat(),
-             "last_sign_in_at": m.last_sign_in_at.isoformat() if m.last_sign_in_at else None}
+            {
+                "name": m.name,
+                "role": m.role,
+                "created_at": m.created_at.isoformat(),
+                "last_sign_in_at": m.last_sign_in_at.isoformat() if m.last_sign_in_at else None,
+            }
             for m in moderators(s)
-        ]  # fmt: skip
+        ]
     if as_json:
         print_json(rows)
         return
@@ -130,11 +134,17 @@ def review_list(
         found = list_page(s, Listing.QUEUE, ListFilter(tier=tier, flag=flag), current_time())
     if as_json:
         rows: list[dict[str, Any]] = [
-            {"reply_id": i.reply_id, "tier": i.tier, "author": i.author, "reply": i.reply_text,
-             "flags": list(i.flags), "created_at": i.created_at.isoformat(),
-             "claimed_by": i.claimed_by}
+            {
+                "reply_id": i.reply_id,
+                "tier": i.tier,
+                "author": i.author,
+                "reply": i.reply_text,
+                "flags": list(i.flags),
+                "created_at": i.created_at.isoformat(),
+                "claimed_by": i.claimed_by,
+            }
             for i in found.items
-        ]  # fmt: skip
+        ]
         print_json({"total": found.total, "items": rows})
         return
     typer.echo(f"{found.total} waiting")

@@ -232,9 +232,14 @@ def _seed(store: Store, body: PostIn, *, mention_bot: bool) -> PostOut:
         ):
             text = f"@{bot} {text}"
         post = store.add_post(
-            body.author_id, text, parent, created_at=created_at, handles=handles,
-            references=references, reply_settings=body.reply_settings,
-        )  # fmt: skip
+            body.author_id,
+            text,
+            parent,
+            created_at=created_at,
+            handles=handles,
+            references=references,
+            reply_settings=body.reply_settings,
+        )
     except UnknownPost as exc:
         raise HTTPException(404, f"unknown post {exc}") from exc
     return post_out(post)

@@ -15,11 +15,14 @@ ID_PATTERN = "^[0-9]{1,19}$"
 _OTHER_FIELDS = ("media.fields", "place.fields", "poll.fields")
 # In the classic names; Params asks the request's vocabulary for its own (post.fields in v2.167).
 LOOKUP_PARAMS = frozenset(("expansions", "tweet.fields", "user.fields", *_OTHER_FIELDS))
-# fmt: off
 TIMELINE_PARAMS = LOOKUP_PARAMS | {
-    "max_results", "pagination_token", "since_id", "until_id", "start_time", "end_time",
+    "max_results",
+    "pagination_token",
+    "since_id",
+    "until_id",
+    "start_time",
+    "end_time",
 }
-# fmt: on
 ME_PARAMS = frozenset(("expansions", "tweet.fields", "user.fields"))
 # Requesting an expansion makes X include the field it expands.
 _IMPLIED_FIELDS = {

@@ -12,9 +12,19 @@ from datetime import datetime
 from markupsafe import Markup, escape
 
 PALETTE = (
-    "#2563eb", "#16a34a", "#dc2626", "#d97706", "#7c3aed", "#0891b2",
-    "#db2777", "#65a30d", "#9333ea", "#475569", "#ea580c", "#0d9488",
-)  # fmt: skip
+    "#2563eb",
+    "#16a34a",
+    "#dc2626",
+    "#d97706",
+    "#7c3aed",
+    "#0891b2",
+    "#db2777",
+    "#65a30d",
+    "#9333ea",
+    "#475569",
+    "#ea580c",
+    "#0d9488",
+)
 WIDTH, HEIGHT = 720, 220
 LEFT, BOTTOM, TOP = 44, 28, 10
 

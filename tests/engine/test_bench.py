@@ -52,8 +52,12 @@ def test_bench_soak_runs_the_pipeline_and_reports_what_the_issue_asks(
     assert set(out["memory_mb"]) == {"sandbox", "listener", "generate", "post", "beat"}
     assert all(m["start"] > 0 and m["end"] > 0 for m in out["memory_mb"].values())
     assert out["in_flight"] and set(out["in_flight"][0]) == {
-        "t", "queued", "generating", "approved", "posting"
-    }  # fmt: skip
+        "t",
+        "queued",
+        "generating",
+        "approved",
+        "posting",
+    }
     assert out["in_flight_max"] <= out["sent"]
 
 
@@ -83,9 +87,14 @@ def test_bench_pipeline_reports_what_the_issue_asks(vllm_server: Any, pg_url: st
     assert below["replies"] == 10
     assert 0 < below["overhead_p50_ms"] <= below["overhead_p99_ms"]
     assert set(below["stages_ms"]) == {
-        "poll_wait", "listener_ingest", "queue_wait", "claim_prompt", "generation", "handoff",
+        "poll_wait",
+        "listener_ingest",
+        "queue_wait",
+        "claim_prompt",
+        "generation",
+        "handoff",
         "x_call",
-    }  # fmt: skip
+    }
     overload = out["overload"]
     assert overload["replies"] == 20 and set(overload["p95_s"]) == {"premium", "premium_plus"}
     assert out["machine"]["cores"] >= 1 and out["machine"]["cpu_model"]

@@ -54,8 +54,15 @@ def _signed_in(db: sessionmaker[Session], name: str) -> str:
 
 
 def test_moderators_add_list_reset_remove(cli: Run, committed_db: sessionmaker[Session]) -> None:
-    added = cli("moderators", "add", "alice", "--role", "admin", "--password-stdin",
-                input="a long enough passphrase\n")  # fmt: skip
+    added = cli(
+        "moderators",
+        "add",
+        "alice",
+        "--role",
+        "admin",
+        "--password-stdin",
+        input="a long enough passphrase\n",
+    )
     assert added.exit_code == 0 and "password" not in added.stdout
     made = cli("moderators", "add", "bob")
     assert made.exit_code == 0 and "password: " in made.stdout  # generated, shown once

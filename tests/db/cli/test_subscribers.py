@@ -394,11 +394,19 @@ def test_show_includes_the_tokens_of_the_users_replies(
         spent_reply(s, other, midnight, 5000, 500)  # someone else's
     tokens = _show(cli, "fay")["tokens"]
     assert tokens == {
-        "today": {"replies": 1, "prompt_tokens": 1000, "completion_tokens": 200,
-                  "total_tokens": 1200},
-        "last_7_days": {"replies": 3, "prompt_tokens": 1320, "completion_tokens": 232,
-                        "total_tokens": 1552},
-    }  # fmt: skip
+        "today": {
+            "replies": 1,
+            "prompt_tokens": 1000,
+            "completion_tokens": 200,
+            "total_tokens": 1200,
+        },
+        "last_7_days": {
+            "replies": 3,
+            "prompt_tokens": 1320,
+            "completion_tokens": 232,
+            "total_tokens": 1552,
+        },
+    }
     gus = _show(cli, "2102")["tokens"]["last_7_days"]
     assert gus["total_tokens"] == 5500  # by platform id
     table = cli("subscribers", "show", "fay")

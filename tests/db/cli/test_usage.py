@@ -57,11 +57,12 @@ def test_usage_by_user_as_json(cli: Run, seeded: dict[str, int]) -> None:
         cli("usage", "--by", "user", "--since", "2031-03-10", "--until", "2031-03-10", "--json")
     )
     assert document["by"] == "user"
-    assert [(r["username"], r["user_id"], r["platform_id"], r["total_tokens"])
-            for r in document["rows"]] == [
+    assert [
+        (r["username"], r["user_id"], r["platform_id"], r["total_tokens"]) for r in document["rows"]
+    ] == [
         ("alice", seeded["alice"], "3001", 2100),
         ("bob", seeded["bob"], "3002", 550),
-    ]  # fmt: skip
+    ]
     assert document["total"]["replies"] == 3
 
 

@@ -75,9 +75,14 @@ def _queued(db: sessionmaker[Session], tier: str = "premium") -> int:
     with db.begin() as s:
         user = user_of(s, new_author("Premium" if tier == "premium" else "PremiumPlus"))
         mention = add_mention(
-            s, user.id, text="@mentionbot what is the capital?", status=MentionStatus.QUEUED,
-            tier=tier, priority=3, quota_at=utcnow(),
-        )  # fmt: skip
+            s,
+            user.id,
+            text="@mentionbot what is the capital?",
+            status=MentionStatus.QUEUED,
+            tier=tier,
+            priority=3,
+            quota_at=utcnow(),
+        )
         return mention.id
 
 

@@ -198,10 +198,14 @@ def test_a_reply_the_conversation_does_not_allow_ends_replies_restricted(
     deps = post_deps(sandbox.url, db, bot_user["id"])
     closed = httpx.post(
         f"{sandbox.url}/sandbox/posts",
-        json={"author_id": "881", "username": "closed", "text": "No replies.",
-              "reply_settings": "following"},
+        json={
+            "author_id": "881",
+            "username": "closed",
+            "text": "No replies.",
+            "reply_settings": "following",
+        },
         timeout=10,
-    ).json()["id"]  # fmt: skip
+    ).json()["id"]
     reply_id, target = approved_reply(sandbox.url, db, author_id="882", in_reply_to=closed)
     _quota_taken(db, reply_id)
     assert post_reply(deps, reply_id) is None

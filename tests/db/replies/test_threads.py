@@ -112,9 +112,13 @@ def _generate(server: FakeVLLM, db: sessionmaker[Session], answer: str) -> int:
     with db.begin() as s:
         user = user_of(s, new_author("PremiumPlus"))
         mention = add_mention(
-            s, user.id, text="@mentionbot explain", status=MentionStatus.QUEUED,
-            tier="premium_plus", priority=0,
-        )  # fmt: skip
+            s,
+            user.id,
+            text="@mentionbot explain",
+            status=MentionStatus.QUEUED,
+            tier="premium_plus",
+            priority=0,
+        )
     reply_id = generate_reply(deps, mention.id)
     assert reply_id is not None
     return reply_id

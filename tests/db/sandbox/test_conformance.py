@@ -84,17 +84,44 @@ WORDS = {
 }
 # Every answer the scenarios give, by name: each must be driven and validated in each version.
 SCENARIOS = (
-    "me", "me expanded", "mentions page 1", "mentions page 2", "mentions empty page",
-    "mentions of an unknown user", "lookup by id", "lookup of a quote", "lookup of an edit",
-    "lookup of a repost", "lookup of a deleted id", "lookup by ids with gone ones",
-    "user tweets", "create reply", "create reply with handles", "delete own reply",
-    "delete it again", "400 bad max_results", "400 unknown field", "400 unknown parameter",
-    "400 bad pagination token", "400 empty text", "400 too long", "400 bad reply id",
-    "400 bad id to delete", "403 duplicate", "403 reply to deleted", "403 not yours",
-    "404 unknown endpoint", "404 wrong method", "429 rate limited", "503 injected",
-    "500 injected on create", "lookup of a protected author's post", "403 reply not allowed",
-    "401 bad credentials", "403 app-only bearer posting",
-)  # fmt: skip
+    "me",
+    "me expanded",
+    "mentions page 1",
+    "mentions page 2",
+    "mentions empty page",
+    "mentions of an unknown user",
+    "lookup by id",
+    "lookup of a quote",
+    "lookup of an edit",
+    "lookup of a repost",
+    "lookup of a deleted id",
+    "lookup by ids with gone ones",
+    "user tweets",
+    "create reply",
+    "create reply with handles",
+    "delete own reply",
+    "delete it again",
+    "400 bad max_results",
+    "400 unknown field",
+    "400 unknown parameter",
+    "400 bad pagination token",
+    "400 empty text",
+    "400 too long",
+    "400 bad reply id",
+    "400 bad id to delete",
+    "403 duplicate",
+    "403 reply to deleted",
+    "403 not yours",
+    "404 unknown endpoint",
+    "404 wrong method",
+    "429 rate limited",
+    "503 injected",
+    "500 injected on create",
+    "lookup of a protected author's post",
+    "403 reply not allowed",
+    "401 bad credentials",
+    "403 app-only bearer posting",
+)
 
 
 def keys(body: Any) -> set[str]:
@@ -244,8 +271,14 @@ def refusals(call: Call, http: httpx.Client, words: Words) -> None:
     wrong = {"Authorization": "Bearer not-the-token"}
     call("401 bad credentials", "GET", MENTIONS, status=401, params=fields, headers=wrong)
     app_only = {"text": "as the app"}
-    call("403 app-only bearer posting", "POST", "/2/tweets", status=403, json=app_only,
-         headers=SANDBOX_BEARER)  # fmt: skip
+    call(
+        "403 app-only bearer posting",
+        "POST",
+        "/2/tweets",
+        status=403,
+        json=app_only,
+        headers=SANDBOX_BEARER,
+    )
 
 
 def drive(http: httpx.Client, store: Store, words: Words) -> dict[str, httpx.Response]:

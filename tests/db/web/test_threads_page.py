@@ -25,9 +25,12 @@ def _pending_thread(db: sessionmaker[Session], author_id: str) -> int:
         user = upsert_author(s, Author(author_id, f"u{author_id}", "U", "Basic"))
         mention = add_mention(s, user, text="@mentionbot explain the whole thing", tier="basic")
         reply = add_reply(
-            s, mention.id, THREAD_JOIN.join(PARTS), status=ReplyStatus.PENDING_REVIEW,
+            s,
+            mention.id,
+            THREAD_JOIN.join(PARTS),
+            status=ReplyStatus.PENDING_REVIEW,
             approved_at=None,
-        )  # fmt: skip
+        )
         set_parts(s, reply.id, PARTS)
         return reply.id
 

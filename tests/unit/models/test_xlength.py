@@ -268,10 +268,39 @@ def test_the_shortcut_weighs_as_parse_tweet_does() -> None:
     random texts (dots, slashes, digits, accents, combining marks, the two low emoji, CJK and
     emoji, so that every branch is taken) both must agree."""
     rng = random.Random(7)
-    pieces = ["word", " ", "x.com", "e.g.", "...", "a. b", "http://t.co/x", "#1", "*", "\n",
-              "@handle", "3.14", "end.", "#", "~!?", "   ", "www", "ok.", "a://", "café", "e\u0301",
-              "\u00a9", "\u00ae", "Ωμέγα", "привет", "日本", "\U0001f44d", "\u2026",
-              "#\ufe0f\u20e3", "\u10ff", "\u1100"]  # fmt: skip
+    pieces = [
+        "word",
+        " ",
+        "x.com",
+        "e.g.",
+        "...",
+        "a. b",
+        "http://t.co/x",
+        "#1",
+        "*",
+        "\n",
+        "@handle",
+        "3.14",
+        "end.",
+        "#",
+        "~!?",
+        "   ",
+        "www",
+        "ok.",
+        "a://",
+        "café",
+        "e\u0301",
+        "\u00a9",
+        "\u00ae",
+        "Ωμέγα",
+        "привет",
+        "日本",
+        "\U0001f44d",
+        "\u2026",
+        "#\ufe0f\u20e3",
+        "\u10ff",
+        "\u1100",
+    ]
     for _ in range(2000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randrange(1, 40)))
         assert weighted_length(text) == parse_tweet(text).weightedLength, text
