@@ -1,7 +1,8 @@
 """How bot/ hands committed work to the queue without importing workers/ (docs/design.md §1).
 
 The composition root (bot.cli) gives the listener, the sweeper and the dashboard a
-TaskSender; workers.sender.CelerySender is the real one.
+TaskSender; workers.sender.CelerySender is the real one, which the generate task also uses
+to send the post task. Every send of a task goes through it.
 """
 
 from __future__ import annotations

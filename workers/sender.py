@@ -1,4 +1,5 @@
-"""The TaskSender on Celery: what the listener, the sweeper and the dashboard call."""
+"""The TaskSender on Celery: what the listener, the sweeper, the dashboard and the generate task
+(the post task for the reply it wrote) call. Every send of a task goes through it."""
 
 from __future__ import annotations
 
