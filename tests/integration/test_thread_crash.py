@@ -4,20 +4,21 @@ exactly once, each in reply to the one before.
 
 The production processes (sandbox, post worker, beat) on their own database and Redis
 prefix; the sandbox stores each post at once and answers 4 s later, and the kill lands in
-that window of the second part."""
+that window of the second part: the worker is frozen (SIGSTOP) once part 2 is on X, the
+state is read again, and only then is it killed."""
 
 from __future__ import annotations
 
 import httpx
 import pytest
 
-from bot.bench.cluster import wait_until
 from bot.replies.parts import THREAD_JOIN, parts_of, set_parts
 from bot.replies.schema import Reply
 from bot.vocab import ReplyStatus
-from tests.faults.pipeline.run import BOT_ID, new_run
+from tests.faults.pipeline.run import BOT_ID, kill_in_state, new_run
 from tests.fixtures.factories.platform import sandbox_posts
 from tests.fixtures.factories.replies import approved_reply
+from tests.fixtures.services import wait_for
 
 pytestmark = [pytest.mark.integration]
 
@@ -51,8 +52,7 @@ def test_a_post_worker_killed_between_parts_leaves_one_copy_of_each(
             return known[0] is not None and known[1] is None and len(on_x) == 2
 
         # The sweeper sends the approved reply (stuck_after_s), the worker posts part 1.
-        wait_until(second_part_on_x_unrecorded, 60, "part 2 on X, not yet recorded", 0.05)
-        cluster.kill("post")
+        kill_in_state(cluster, "post", second_part_on_x_unrecorded, "part 2 on X, not recorded")
         httpx.delete(f"{run.url}/sandbox/faults", timeout=10).raise_for_status()
         cluster.start("post")
 
@@ -61,7 +61,7 @@ def test_a_post_worker_killed_between_parts_leaves_one_copy_of_each(
                 reply = s.get(Reply, reply_id)
                 return reply is not None and reply.status == ReplyStatus.POSTED
 
-        wait_until(posted, 90, "the thread posted after the restart", 0.5)
+        wait_for(posted, timeout=90, interval=0.5, what="the thread posted after the restart")
         on_x = sandbox_posts(run.url, author_id=BOT_ID)
         with run.db() as s:
             recorded = [p.platform_post_id for p in parts_of(s, reply_id)]

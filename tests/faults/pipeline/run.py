@@ -1,12 +1,17 @@
-"""What the fault and hostile suites share: a run of the production processes on a database
-and a Redis prefix of its own, and the checks every run must pass at the end."""
+"""What the fault, crash and hostile suites share: a run of the production processes on a
+database and a Redis prefix of its own, a kill that lands in the state it targets, and the
+checks every run must pass at the end."""
 
 from __future__ import annotations
 
 import os
+import signal
+import time
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 from sqlalchemy import func, select
@@ -21,11 +26,12 @@ from bot.subscribers.schema import RateCounter
 from bot.vocab import MentionStatus, ReplyStatus
 from tests.fixtures.db import recreate_database
 from tests.fixtures.factories.platform import sandbox_posts
-from tests.fixtures.services import REDIS_URL, REPO
+from tests.fixtures.services import REDIS_URL, REPO, wait_for
 
 BOT_ID = "1000000000000000001"  # the sandbox's bot account
 FINAL_MENTION = {MentionStatus.IGNORED, MentionStatus.ANSWERED, MentionStatus.FAILED}
 IN_FLIGHT_REPLY = {ReplyStatus.APPROVED, ReplyStatus.POSTING}
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -60,6 +66,42 @@ def new_run(name: str, llm_url: str, llm_model: str, **settings: str) -> Run:
     limits = ("create_tweet=2000/900",)
     cluster = Cluster(env, REPO / "var" / "log", name=name, sandbox_limits=limits)
     return Run(cluster, make_session_factory(make_engine(db_url, pool_size=2)), prefix)
+
+
+def _frozen(pid: int) -> bool:
+    """Every thread of the process is stopped (state T in /proc): SIGSTOP has landed."""
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            stat = (task / "stat").read_text()
+        except FileNotFoundError:  # a thread that ended meanwhile
+            continue
+        if stat.rsplit(")", 1)[1].split()[0] not in ("T", "t"):
+            return False
+    return True
+
+
+def kill_in_state(
+    cluster: Cluster, role: str, state: Callable[[], _T], what: str, timeout_s: float = 60
+) -> _T:
+    """SIGKILL `role` while `state()` holds, and return what `state()` found.
+
+    A state seen and then acted on can be gone by the time the signal lands (a generation
+    ends, a commit goes through), the more so on a busy machine. So: wait (bounded) for the
+    state, freeze the process with SIGSTOP so that it cannot move on, read the state again
+    and kill the frozen process; if it moved on before the freeze, thaw it and wait again.
+    """
+    proc = cluster.procs[role]
+    deadline = time.monotonic() + timeout_s
+    while True:
+        left = max(0.0, deadline - time.monotonic())
+        wait_for(state, timeout=left, interval=0.05, what=what)
+        proc.send_signal(signal.SIGSTOP)
+        wait_for(lambda: _frozen(proc.pid), timeout=10, interval=0.01, what=f"{role} frozen")
+        found = state()
+        if found:
+            cluster.kill(role)
+            return found
+        proc.send_signal(signal.SIGCONT)
 
 
 def statuses(db: sessionmaker[Session]) -> tuple[Counter[str], Counter[str]]:

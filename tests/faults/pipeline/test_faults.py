@@ -3,14 +3,18 @@ worker mid-generation and the post worker between X accepting a post and the dat
 recording it, wipes the broker's keys, restarts Postgres, takes the model server away for
 30 s and makes the sandbox fail (5xx bursts, latency, a 429 window longer than the
 sweeper's deadline). Afterwards: every mention final, every answerable one posted exactly
-once, nothing in flight, and the quota counters equal the answered mentions."""
+once, nothing in flight, and the quota counters equal the answered mentions.
+
+Each fault step waits (a bounded poll) for the state it targets before it acts, and fails
+naming that state if it never comes: on a busy machine a timed fault hits nothing."""
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -20,23 +24,26 @@ import httpx
 import pytest
 from sqlalchemy import select
 
-from bot.bench.cluster import wait_until
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
 from bot.vocab import MentionStatus, Reason, ReplyStatus
 from tests.faults.pipeline.run import (
+    IN_FLIGHT_REPLY,
     Run,
     answered_targets,
     bot_posts_by_target,
+    kill_in_state,
     new_run,
     quota_units_held,
     sandbox_statuses,
     settled,
+    statuses,
     summary,
 )
 from tests.fixtures.factories.platform import numbered_mentions
 from tests.fixtures.proxy import FaultProxy
-from tests.fixtures.services import REDIS_URL, RedisKeys
+from tests.fixtures.services import REDIS_URL, RedisKeys, wait_for
+from workers.names import TASK_GENERATE
 
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
@@ -44,6 +51,8 @@ BATCH = 40
 STUCK_AFTER_S = 10
 RATE_LIMIT_WINDOW_S = 3 * STUCK_AFTER_S  # longer than the sweeper's deadline
 MODEL_DOWN_S = 30
+TROUBLE_S = 6
+HIT_TIMEOUT_S = 120  # how long a fault may take to meet what it targets on a busy machine
 
 
 @dataclass
@@ -87,14 +96,12 @@ def _ids(run: Run, *where: Any) -> list[int]:
 
 def _kill_generate_mid_generation(out: Outcome) -> None:
     run = out.run
-    wait_until(
+    out.killed_generating = kill_in_state(
+        run.cluster,
+        "generate",
         lambda: _ids(run, Mention.status == MentionStatus.GENERATING),
-        60,
-        "a mention in generation",
-        0.05,
+        "a mention generating",
     )
-    out.killed_generating = _ids(run, Mention.status == MentionStatus.GENERATING)
-    run.cluster.kill("generate")
     run.cluster.start("generate")
 
 
@@ -114,54 +121,128 @@ def _kill_post_between_x_and_commit(out: Outcome) -> None:
     run = out.run
     # X stores the post, then holds its answer: the worker is killed in that window.
     _fault(run, endpoint="create_tweet", hold_ms=5000)
-    wait_until(lambda: _posting_with_post_on_x(run), 60, "a post on X not yet recorded", 0.05)
-    out.posted_unrecorded = _posting_with_post_on_x(run)
-    run.cluster.kill("post")
+    out.posted_unrecorded = kill_in_state(
+        run.cluster, "post", lambda: _posting_with_post_on_x(run), "a post on X not yet recorded"
+    )
     _clear_faults(run)
     run.cluster.start("post")
 
 
-def _queued_in_redis(keys: RedisKeys) -> int:
-    """Messages waiting in this run's Redis lists (the queues and their priority lists)."""
-    lists = (
-        k for k in keys.client.scan_iter(match=f"{keys.prefix}*") if keys.client.type(k) == b"list"
-    )
-    return sum(int(keys.client.llen(k)) for k in lists)
+def _generate_tasks_in_redis(keys: RedisKeys) -> set[int]:
+    """Mention ids with a generate task waiting in this run's Redis lists (the queues and
+    their priority lists)."""
+    waiting: set[int] = set()
+    for key in keys.client.scan_iter(match=f"{keys.prefix}*"):
+        if keys.client.type(key) != b"list":
+            continue
+        for raw in keys.client.lrange(key, 0, -1):
+            message = json.loads(raw)
+            if message["headers"].get("task") == TASK_GENERATE:
+                args = json.loads(base64.b64decode(message["body"]))[0]
+                waiting.add(int(args[0]))
+    return waiting
 
 
 def _wipe_broker(out: Outcome) -> None:
     """A batch's tasks are lost for certain: with no generate worker consuming they wait in
-    Redis, and the wipe takes them (waiting for a queued row while a worker consumed was a
-    race the worker sometimes won). The sweeper must send every one of them again."""
+    Redis, and the wipe takes them once every one of them is there (waiting for a queued row
+    while a worker consumed was a race the worker sometimes won). The sweeper must send every
+    one of them again."""
     run = out.run
     keys = RedisKeys(REDIS_URL, run.prefix)
     run.cluster.stop("generate")
-    out.posted += _inject(run, BATCH)
-    wait_until(lambda: _queued_in_redis(keys) >= BATCH, 60, "the batch's tasks in Redis", 0.1)
+    batch = _inject(run, BATCH)
+    out.posted += batch
+
+    def batch_in_redis() -> bool:
+        ids = _ids(run, Mention.platform_post_id.in_(batch))
+        return len(ids) == BATCH and set(ids) <= _generate_tasks_in_redis(keys)
+
+    wait_for(batch_in_redis, timeout=HIT_TIMEOUT_S, interval=0.1, what="the batch's tasks in Redis")
     out.redis_keys_wiped = keys.clear()
     run.cluster.start("generate")
 
 
-def _restart_postgres() -> None:
+def _in_flight(run: Run) -> int:
+    """Mentions generating and replies waiting to go out or going out."""
+    mentions, replies = statuses(run.db)
+    return mentions[MentionStatus.GENERATING] + sum(replies[s] for s in IN_FLIGHT_REPLY)
+
+
+def _restart_postgres(run: Run) -> None:
+    """The database goes away under processes that are at work with it."""
+    wait_for(lambda: _in_flight(run), timeout=HIT_TIMEOUT_S, what="work in flight")
     version = sorted(p.name for p in Path("/etc/postgresql").iterdir())[0]
     subprocess.run(
         ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "restart"],
         check=True,
         capture_output=True,
     )
-    wait_until(
+    wait_for(
         lambda: subprocess.run(["pg_isready", "-h", "127.0.0.1", "-q"]).returncode == 0,
-        60,
-        "Postgres back",
+        timeout=60,
+        what="Postgres back",
     )
 
 
+def _last(since: float, at_least_s: float, hit: Callable[[], object], what: str) -> None:
+    """Keep a fault in place until it has hit what it targets (a bounded wait for `hit`) and
+    has lasted `at_least_s` since `since`. Its length is part of the fault (the model away
+    longer than a retry schedule, a 429 window longer than the sweeper's deadline), never a
+    guess at how soon the processes meet it."""
+    wait_for(hit, timeout=HIT_TIMEOUT_S, interval=0.2, what=what)
+    left = since + at_least_s - time.monotonic()
+    if left > 0:
+        time.sleep(left)
+
+
+def _model_down(out: Outcome, proxy: FaultProxy) -> None:
+    """The model server away while a batch comes in, until the generate worker has met it."""
+    dropped, since = proxy.dropped, time.monotonic()
+    proxy.down()
+    out.posted += _inject(out.run, 2 * BATCH)
+    _last(since, MODEL_DOWN_S, lambda: proxy.dropped > dropped, "a call to the model refused")
+    proxy.up()
+
+
+def _answered(run: Run, endpoints: tuple[str, ...], status: str) -> int:
+    seen = sandbox_statuses(run.url)
+    return sum(seen.get(e, {}).get(status, 0) for e in endpoints)
+
+
+def _requests(run: Run) -> int:
+    stats = httpx.get(f"{run.url}/sandbox/stats", timeout=10).json()
+    return sum(int(n) for n in stats["requests"].values())
+
+
 def _platform_trouble(run: Run) -> None:
+    errors, since = _answered(run, ("create_tweet", "mentions"), "503"), time.monotonic()
     _fault(run, endpoint="*", error_ratio=0.5, status=503, seed=7)
-    time.sleep(6)
+    _last(
+        since,
+        TROUBLE_S,
+        lambda: _answered(run, ("create_tweet", "mentions"), "503") > errors,
+        "a 503 from X on reading mentions or posting",
+    )
     _clear_faults(run)
+    requests, since = _requests(run), time.monotonic()
     _fault(run, endpoint="*", latency_ms=1500)
-    time.sleep(6)
+    _last(since, TROUBLE_S, lambda: _requests(run) > requests, "a request to X held up")
+    _clear_faults(run)
+
+
+def _rate_limited(out: Outcome) -> None:
+    """A 429 window on posting longer than the sweeper's deadline, while a batch comes in."""
+    run, since = out.run, time.monotonic()
+    window = {"limit": 0, "window_s": RATE_LIMIT_WINDOW_S}
+    _fault(run, endpoint="create_tweet", rate_limit=window)
+    out.posted += _inject(run, 3 * BATCH)
+    _last(
+        since,
+        RATE_LIMIT_WINDOW_S,
+        lambda: _answered(run, ("create_tweet",), "429"),
+        "a post refused with 429",
+    )
     _clear_faults(run)
 
 
@@ -191,22 +272,17 @@ def outcome(vllm_server: Any) -> Iterator[Outcome]:
             _kill_generate_mid_generation(out)
             _kill_post_between_x_and_commit(out)
             _wipe_broker(out)
-            _restart_postgres()
-            proxy.down()
-            out.posted += _inject(run, 2 * BATCH)
-            time.sleep(MODEL_DOWN_S)
-            proxy.up()
+            _restart_postgres(run)
+            _model_down(out, proxy)
             _platform_trouble(run)
-            _fault(
-                run,
-                endpoint="create_tweet",
-                rate_limit={"limit": 0, "window_s": RATE_LIMIT_WINDOW_S},
-            )
-            out.posted += _inject(run, 3 * BATCH)
-            time.sleep(RATE_LIMIT_WINDOW_S)
-            _clear_faults(run)
+            _rate_limited(out)
             out.seconds["faults"] = time.monotonic() - started
-            wait_until(lambda: settled(run.db, len(out.posted)), 300, "every mention final", 1.0)
+            wait_for(
+                lambda: settled(run.db, len(out.posted)),
+                timeout=300,
+                interval=1.0,
+                what="every mention final",
+            )
             out.seconds["total"] = time.monotonic() - started
             out.seconds["drain"] = out.seconds["total"] - out.seconds["faults"]
             print(json.dumps({**summary(run), "seconds": out.seconds}, indent=1))
