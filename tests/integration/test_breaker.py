@@ -6,10 +6,10 @@ worker (in this process) on real Redis, the database real Postgres."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
-import time
-from collections import Counter
+from collections import Counter, defaultdict
 from typing import Any
 from urllib.parse import urlparse
 
@@ -33,6 +33,17 @@ from workers.sender import CelerySender
 pytestmark = [pytest.mark.integration, pytest.mark.engine]
 
 BROKER = "redis://127.0.0.1:6379/14"  # not the session worker's database
+MAX_RETRIES = 2
+
+
+def _held(keys: RedisKeys) -> list[dict[str, Any]]:
+    """The task messages the worker holds until they are due (kombu's unacked hash)."""
+    return [json.loads(raw)[0] for raw in keys.client.hvals(f"{keys.prefix}unacked")]
+
+
+def _mention_id(message: dict[str, Any]) -> int:
+    args = json.loads(base64.b64decode(message["body"]))[0]
+    return int(args[0])
 
 
 def test_breaker_parks_work_while_the_model_is_down(
@@ -46,7 +57,7 @@ def test_breaker_parks_work_while_the_model_is_down(
             update={
                 "llm_url": proxy.url,
                 "broker_url": BROKER,
-                "task_max_retries": 2,
+                "task_max_retries": MAX_RETRIES,
                 "broker_key_prefix": keys.prefix,
                 "breaker_failures": 1,
                 "breaker_cooldown_s": 1.0,
@@ -66,8 +77,25 @@ def test_breaker_parks_work_while_the_model_is_down(
             queues=[GENERATE_QUEUE, POST_QUEUE],
             shutdown_timeout=30,
         ):
-            # Without the breaker, 2 retries with 2 s and 4 s backoff are spent in ~10 s.
-            time.sleep(15)
+            # Without the breaker a task runs 1 + MAX_RETRIES times and then fails: wait
+            # until every mention's task has come back more often than that (each park is
+            # a new message the worker holds until it is due), with all three held now.
+            sends: defaultdict[int, set[str]] = defaultdict(set)
+
+            def parked_beyond_retries() -> list[dict[str, Any]]:
+                held = _held(keys)
+                for message in held:
+                    sends[_mention_id(message)].add(message["headers"]["id"])
+                runs = [len(sends[m]) for m in {_mention_id(m) for m in held}]
+                done = len(sends) == 3 and len(runs) == 3
+                return held if done and min(runs) > 1 + MAX_RETRIES else []
+
+            held = wait_for(
+                parked_beyond_retries,
+                timeout=90,
+                interval=0.1,
+                what=f"each task parked more than {1 + MAX_RETRIES} times",
+            )
             with committed_db() as s:
                 statuses = Counter(s.scalars(select(Mention.status)))
             assert statuses == {MentionStatus.QUEUED: 3}, statuses
@@ -75,10 +103,7 @@ def test_breaker_parks_work_while_the_model_is_down(
             assert proxy.dropped > 0
             # Parked tasks wait in the broker (held by the worker until due) at the tier's
             # priority: regression, they used to come back at the default priority.
-            parked = [
-                json.loads(raw)[0]["properties"]["priority"]
-                for raw in keys.client.hvals(f"{keys.prefix}unacked")
-            ]
+            parked = [message["properties"]["priority"] for message in held]
             assert parked and set(parked) == {3}, parked  # premium
             proxy.up()
 
