@@ -13,7 +13,6 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from bot.bench.cluster import wait_until
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
 from bot.vocab import MentionStatus, ReplyStatus
@@ -21,12 +20,15 @@ from tests.faults.pipeline.run import BOT_ID, new_run
 from tests.fixtures.factories.platform import bot_replies, numbered_mentions
 from tests.fixtures.factories.replies import approved_reply
 from tests.fixtures.metrics import metric
+from tests.fixtures.services import wait_for
 
 pytestmark = [pytest.mark.integration]
 
-WINDOW_S = 12.0
+WINDOW_S = 12.0  # long enough to tell a probe every PROBE_S from a call per poll
 PROBE_S = 2.0
 ROLES = ("listener", "post", "beat")
+EXHAUSTED = "mentionbot_platform_credits_exhausted"
+DEPLETED = "credits_depleted"
 
 
 def _statuses(url: str, endpoint: str) -> dict[str, int]:
@@ -57,32 +59,50 @@ def test_credits_depleted_parks_everything_and_it_all_goes_once_they_are_back(
         post_log = cluster.log_path("post")
         logged_before = post_log.stat().st_size if post_log.exists() else 0
         # Credits gone at start-up too: users/me gets a 402, and the processes start anyway.
+        started = time.monotonic()
         for role in ROLES:
             cluster.start(role, wait=False)
         for role in ROLES:
             cluster.wait_healthy(role)
         sent = numbered_mentions(run.url, 5, first_author=8400, handle="credits")
-        time.sleep(WINDOW_S)
+        reads_before = _statuses(run.url, "mentions").get("402", 0)
+        ports = cluster.ports
+
+        def waiting() -> set[tuple[str, str | None, int]]:
+            with run.db() as s:
+                replies = s.scalars(select(Reply).where(Reply.id.in_([r for r, _ in seeded])))
+                return {(r.status, r.reason, r.attempts) for r in replies}
+
+        def parked() -> bool:
+            """The listener has probed since the mentions were sent, every reply waits on
+            the 402, and both processes say their credits are exhausted."""
+            return (
+                _statuses(run.url, "mentions").get("402", 0) > reads_before
+                and waiting() == {(ReplyStatus.APPROVED, DEPLETED, 0)}
+                and metric(ports["listener"], EXHAUSTED, endpoint="mentions", reason=DEPLETED)
+                == metric(ports["post"], EXHAUSTED, endpoint="create", reason=DEPLETED)
+                == 1
+            )
+
+        wait_for(parked, timeout=60, interval=0.5, what="the listener and the poster parked")
+        # The window's length is what the probe count is measured against, not a wait for
+        # the processes: it runs from their start, so a slow start-up counts in it.
+        left = started + WINDOW_S - time.monotonic()
+        if left > 0:
+            time.sleep(left)
 
         with run.db() as s:
             assert s.scalar(select(func.count()).select_from(Mention).where(
                 Mention.platform_post_id.in_(sent))) == 0  # fmt: skip
-            replies = s.scalars(select(Reply).where(Reply.id.in_([r for r, _ in seeded]))).all()
-            waiting = {(r.status, r.reason, r.attempts) for r in replies}
-        assert waiting == {(ReplyStatus.APPROVED, "credits_depleted", 0)}
+        assert waiting() == {(ReplyStatus.APPROVED, DEPLETED, 0)}
         assert bot_replies(run.url, BOT_ID) == []
         # A probe every PROBE_S per process, not a call per poll (0.5 s) or per reply.
-        probes = WINDOW_S / PROBE_S + 3
         reads, posts = _statuses(run.url, "mentions"), _statuses(run.url, "create_tweet")
+        probes = (time.monotonic() - started) / PROBE_S + 3
         assert set(reads) == {"402"} and 1 <= reads["402"] <= probes, reads
         assert set(posts) == {"402"} and 1 <= posts["402"] <= probes, posts
-        exhausted = "mentionbot_platform_credits_exhausted"
-        ports = cluster.ports
-        assert (
-            metric(ports["listener"], exhausted, endpoint="mentions", reason="credits_depleted")
-            == 1
-        )
-        assert metric(ports["post"], exhausted, endpoint="create", reason="credits_depleted") == 1
+        assert metric(ports["listener"], EXHAUSTED, endpoint="mentions", reason=DEPLETED) == 1
+        assert metric(ports["post"], EXHAUSTED, endpoint="create", reason=DEPLETED) == 1
 
         httpx.delete(f"{run.url}/sandbox/faults", timeout=10).raise_for_status()
 
@@ -100,7 +120,9 @@ def test_credits_depleted_parks_everything_and_it_all_goes_once_they_are_back(
                 )
             return read == len(sent) and posted == len(seeded)
 
-        wait_until(all_done, 60, "every mention read and every reply posted", 0.5)
+        wait_for(
+            all_done, timeout=60, interval=0.5, what="every mention read and every reply posted"
+        )
         with run.db() as s:
             mentions = s.scalars(select(Mention).where(Mention.platform_post_id.in_(sent))).all()
             assert {m.status for m in mentions} == {MentionStatus.QUEUED}  # for the model
@@ -108,11 +130,8 @@ def test_credits_depleted_parks_everything_and_it_all_goes_once_they_are_back(
                 Reply.status == ReplyStatus.POST_FAILED)) == 0  # fmt: skip
         for _, target in seeded:
             assert len(bot_replies(run.url, BOT_ID, target)) == 1
-        assert metric(ports["post"], exhausted, endpoint="create", reason="credits_depleted") == 0
-        assert (
-            metric(ports["listener"], exhausted, endpoint="mentions", reason="credits_depleted")
-            == 0
-        )
+        assert metric(ports["post"], EXHAUSTED, endpoint="create", reason=DEPLETED) == 0
+        assert metric(ports["listener"], EXHAUSTED, endpoint="mentions", reason=DEPLETED) == 0
     # Said once when it began and once when it ended, however many replies waited.
     this_run = post_log.read_bytes()[logged_before:].decode(errors="replace")
     create_lines = [line for line in this_run.splitlines() if '"endpoint": "create"' in line]
