@@ -1,4 +1,5 @@
-"""The one vocabulary: every status, tier, moderation mode, override action and reason code.
+"""The one vocabulary: every status, tier, moderation mode, override action, decision and
+reason code.
 
 Columns store these by value (plain strings in the database, `StrEnum` in the code), so a
 value read back compares equal to its member. Nothing else in bot/ spells these strings.
@@ -70,39 +71,47 @@ class OverrideAction(StrEnum):
     BLOCK = "block"
 
 
-class Reason(StrEnum):
-    """Why a mention or a reply is where it is (stored in their `reason` columns)."""
+class Decision(StrEnum):
+    """What the listener decided about a new mention, in the order decide() checks: stored
+    once (mentions.decision) and never changed, whatever happens to the mention after."""
 
-    # decide(): the listener's outcome for a new mention
     ACCEPTED = "accepted"
     OWN_POST = "own_post"
+    REPOST = "repost"  # a repost of a post that mentions the bot asks nothing new
     # an edit of a post whose chain the bot already answers (or answered): once per chain
     EDITED_AFTER_REPLY = "edited_after_reply"
-    REPOST = "repost"  # a repost of a post that mentions the bot asks nothing new
+    # the conversation's reply settings leave the bot out: X would refuse the reply
+    REPLIES_RESTRICTED = "replies_restricted"
     UNKNOWN_AUTHOR = "unknown_author"
     EMPTY = "empty"
-    TOO_LONG = "too_long"
+    TOO_LONG = "too_long"  # longer than any post X takes: hostile input
     BLOCKED = "blocked"
     SPAM = "spam"
     LOOP = "loop"
     NOT_SUBSCRIBED = "not_subscribed"
-    UPSELL = "upsell"
+    UPSELL = "upsell"  # not answered by the model: the operator's upsell is the reply
     THREAD_CAP = "thread_cap"
-    # the tier's daily token budget is spent (a reason, not a secret)
+    # the tier's daily token budget is spent (a decision, not a secret)
     TOKEN_BUDGET = "token_budget"  # noqa: S105
     QUOTA_HOUR = "quota_hour"
     QUOTA_DAY = "quota_day"
-    # a mention the model answered
-    ANSWERED = "answered"
+
+
+class Reason(StrEnum):
+    """Why a mention or a reply is not simply where its status says (their `reason`
+    columns): why it failed, how it went out, why it waits. None when the status says it
+    all (an answered mention, a posted reply, a shadowed one); an ignored mention's why is
+    its Decision."""
+
     # a mention that failed
     LLM_REJECTED = "llm_rejected"
     EMPTY_OUTPUT = "empty_output"
     REFUSAL = "refusal"
     PERSONA_LEAK = "persona_leak"  # twice the reply reproduced the system prompt: held
     UNKNOWN_TIER = "unknown_tier"
-    # how a reply went out, or why it waits
-    POSTED = "posted"
-    RECONCILED = "reconciled"
+    TOO_LONG = "too_long"  # the mention does not fit the model's context
+    # how a reply went out (None: posted as asked), or why it waits
+    RECONCILED = "reconciled"  # found on X after an attempt whose answer was lost
     THREAD_CUT = "thread_cut"  # X refused a later part: the parts before it are the answer
     WAITING_BUDGET = "waiting_budget"
     POSTING_PAUSED = "posting_paused"
@@ -117,38 +126,14 @@ class Reason(StrEnum):
     # or the conversation's reply settings leave the bot out. Never retried, the unit back.
     TARGET_GONE = "target_gone"
     REPLIES_RESTRICTED = "replies_restricted"
-    # moderation: a reply a moderator (or the review deadline) stopped or took down
+    # moderation: a reply a moderator (or the review deadline) stopped
     MODERATOR_REJECTED = "moderator_rejected"
     REVIEW_EXPIRED = "review_expired"
-    TAKEN_DOWN = "taken_down"
-    SHADOW = "shadow"
     TOO_OLD = "too_old"  # waited longer than reply_max_age_s: an answer nobody needs now
     # either, when the system gives up
     STUCK = "stuck"
     RETRIES_EXHAUSTED = "retries_exhausted"
     INTERNAL_ERROR = "internal_error"
-
-
-# Every outcome decide() can give a new mention, in the order it checks them.
-DECISION_REASONS: tuple[Reason, ...] = (
-    Reason.ACCEPTED,
-    Reason.OWN_POST,
-    Reason.EDITED_AFTER_REPLY,
-    Reason.REPOST,
-    Reason.REPLIES_RESTRICTED,
-    Reason.UNKNOWN_AUTHOR,
-    Reason.EMPTY,
-    Reason.TOO_LONG,
-    Reason.BLOCKED,
-    Reason.SPAM,
-    Reason.LOOP,
-    Reason.NOT_SUBSCRIBED,
-    Reason.UPSELL,
-    Reason.THREAD_CAP,
-    Reason.TOKEN_BUDGET,
-    Reason.QUOTA_HOUR,
-    Reason.QUOTA_DAY,
-)
 
 
 class UsageBy(StrEnum):

@@ -36,6 +36,14 @@ def run_migrations_online() -> None:
         return
     engine = make_engine(_url(), poolclass=pool.NullPool)
     with engine.connect() as conn:
+        if conn.dialect.name == "sqlite":
+            # A batch migration copies a table, drops the old one and renames the copy: with
+            # foreign keys on, the drop fails once other rows point at the table (the copy
+            # keeps every id, nothing dangles). Off for this connection only (never pooled),
+            # on the driver's connection: the pragma is a no-op inside a transaction.
+            dbapi = conn.connection.dbapi_connection
+            assert dbapi is not None
+            dbapi.execute("PRAGMA foreign_keys=OFF")
         context.configure(connection=conn, target_metadata=target_metadata, render_as_batch=True)
         with context.begin_transaction():
             context.run_migrations()

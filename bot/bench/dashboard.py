@@ -34,10 +34,10 @@ _SEED = (
         "FROM g"
     ),
     text(
-        "INSERT INTO mentions (platform_post_id, author_id, text, conversation_id, status, "
-        "reason, tier, priority, posted_at, received_at, queued_at, answered_at, quota_at) "
+        "INSERT INTO mentions (platform_post_id, author_id, text, conversation_id, decision, "
+        "status, tier, priority, posted_at, received_at, queued_at, answered_at, quota_at) "
         "SELECT 'bench-' || u.id, u.id, '@mentionbot is this claim true? number ' || u.id, "
-        "'bench-' || u.id, 'answered', 'answered', 'basic', 6, :now, :now, :now, :now, :now "
+        "'bench-' || u.id, 'accepted', 'answered', 'basic', 6, :now, :now, :now, :now, :now "
         "FROM platform_users u WHERE u.platform_id LIKE 'bench-%'"
     ),
     text(

@@ -46,7 +46,7 @@ from bot.platform.snowflake import snowflake_at
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy, policies, policy_for
-from bot.vocab import Reason
+from bot.vocab import Decision
 
 BOT_USER_ID = "1"
 TARGET_DECISIONS_PER_S = 2000
@@ -210,13 +210,15 @@ def check_quotas(engine: Engine, tier_policies: dict[str, Policy]) -> tuple[int,
     with Session(engine) as s:
         rows = s.execute(
             select(Mention.author_id, Mention.tier, Mention.quota_at).where(
-                Mention.reason == Reason.ACCEPTED
+                Mention.decision == Decision.ACCEPTED
             )
         ).tuples()
         for author_id, tier, quota_at in rows:
+            if quota_at is None:  # holds no unit: the seeded history
+                continue
             tier_of[author_id] = tier or "none"
             for name, window_s in windows:
-                start = quotas.window_start(quota_at or utcnow(), window_s)
+                start = quotas.window_start(quota_at, window_s)
                 accepted[(author_id, name, start)] += 1
         counters = {
             (key, start): used
@@ -302,10 +304,10 @@ class _Workers:
         workload = Workload(self.seed * 1000 + i, self.post_ids, self.mix)
         mine = self.stats[i]
 
-        def once() -> Counter[str]:
+        def once() -> Counter[Decision]:
             batch = [workload.next() for _ in range(self.page)]
             with Session(self.engine, expire_on_commit=False) as s, s.begin():
-                return decide_page(s, batch, self.rules).reasons
+                return decide_page(s, batch, self.rules).decisions
 
         try:
             for _ in range(WARMUP_PER_WORKER):  # connections opened, statements compiled

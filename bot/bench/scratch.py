@@ -26,9 +26,9 @@ _SEED_USERS = text(
 ).bindparams(bindparam("old", type_=UTCDateTime()))
 _SEED_MENTIONS = text(
     "WITH RECURSIVE g(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM g WHERE n < :mentions) "
-    "INSERT INTO mentions (platform_post_id, author_id, text, conversation_id, status, reason, "
-    "tier, priority, posted_at, received_at, queued_at, answered_at) "
-    "SELECT 'hist-' || g.n, u.id, 'an old question', 'hist-conv-' || (g.n / 3), 'answered', "
+    "INSERT INTO mentions (platform_post_id, author_id, text, conversation_id, decision, "
+    "status, tier, priority, posted_at, received_at, queued_at, answered_at) "
+    "SELECT 'hist-' || g.n, u.id, 'an old question', 'hist-conv-' || (g.n / 3), 'accepted', "
     "'answered', 'premium', 3, :old, :old, :old, :old "
     "FROM g JOIN platform_users u ON u.platform_id = 'hist-' || (g.n % :authors + 1)"
 ).bindparams(bindparam("old", type_=UTCDateTime()))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -76,14 +77,16 @@ def _counts(sessions: Any) -> dict[str, float]:
 def _outcomes(sessions: Any) -> dict[str, int]:
     with sessions() as s:
         rows = s.execute(
-            select(Mention.status, Mention.reason, func.count()).group_by(
-                Mention.status, Mention.reason
+            select(Mention.status, Mention.decision, Mention.reason, func.count()).group_by(
+                Mention.status, Mention.decision, Mention.reason
             )
         ).tuples()
-        found = {f"mention {st}:{reason}": int(n) for st, reason, n in rows}
+        found: Counter[str] = Counter()
+        for st, decision, reason, n in rows:  # why it failed, else what the listener decided
+            found[f"mention {st}:{reason or decision}"] += int(n)
         replies = s.execute(select(Reply.status, func.count()).group_by(Reply.status)).tuples()
         found.update({f"reply {st}": int(n) for st, n in replies})
-    return found
+    return dict(found)
 
 
 def _failures(sessions: Any, limit: int = 10) -> list[str]:

@@ -183,7 +183,7 @@ def run_demo(
     summary = {
         **_summarise(rows, len(post_ids), dups, time.perf_counter() - started),
         # Every tier's and rule's outcome, over everything the demo injected.
-        "outcomes": dict(Counter(f"{o.mention.tier or '-'}:{o.mention.reason}" for o in every)),
+        "outcomes": dict(Counter(f"{o.mention.tier or '-'}:{o.mention.outcome}" for o in every)),
         "llm_url": llm_url if "MENTIONBOT_LLM_URL" in os.environ else "local cpu engine",
         "model": settings.llm_model,
         "model_profile": settings.model_profile,
@@ -411,9 +411,7 @@ def _print(rows: list[Outcome], summary: dict[str, Any], console: Console, profi
     table.add_column(f"reply ({_REPLY_NOTE.get(profile, profile)})", max_width=56)
     for o in rows:
         m, reply = o.mention, o.reply
-        outcome = m.reason or m.status.value
-        if reply:
-            outcome = f"{m.reason}: {reply.status.value}"
+        outcome = f"{m.outcome}: {reply.status.value}" if reply else m.outcome
         table.add_row(
             f"@{m.author.username}", m.tier or "-", m.text, outcome, reply.text if reply else ""
         )

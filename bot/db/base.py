@@ -54,10 +54,10 @@ class Base(DeclarativeBase):
     type_annotation_map: dict[Any, Any] = {datetime: UTCDateTime()}
 
 
-def enum_column(cls: type[enum.StrEnum], name: str) -> Enum:
-    """A StrEnum column stored by value as VARCHAR + CHECK.
+def enum_column(cls: type[enum.StrEnum], name: str, length: int = 20) -> Enum:
+    """A StrEnum column stored by value as VARCHAR(length) + CHECK.
 
-    Portable between Postgres and SQLite, and adding a state later is a constraint change,
+    Portable between Postgres and SQLite, and adding a value later is a constraint change,
     not an ALTER TYPE.
     """
     return Enum(
@@ -65,7 +65,7 @@ def enum_column(cls: type[enum.StrEnum], name: str) -> Enum:
         name=name,
         native_enum=False,
         create_constraint=True,
-        length=20,
+        length=length,
         values_callable=lambda e: [m.value for m in e],
         validate_strings=True,
     )

@@ -15,18 +15,18 @@ from bot.platform.protocol import Author, Post
 from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.subscribers.tiers import Policy, effective_tier, policy_for
-from bot.vocab import BLOCKED, MentionStatus, Reason
+from bot.vocab import BLOCKED, Decision, MentionStatus
 
 # Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
 MAX_MENTION_CHARS = 25_000
 _HANDLE = re.compile(r"(?<![\w@])@\w{1,15}")
 # The handles X puts before a reply's text, when the platform did not say where they end.
 _LEADING_HANDLES = re.compile(r"\s*(?:@\w{1,15}(?:\s+|$))+")
-_QUOTA_REASONS = {"hour": Reason.QUOTA_HOUR, "day": Reason.QUOTA_DAY}
+_QUOTA_DECISIONS = {"hour": Decision.QUOTA_HOUR, "day": Decision.QUOTA_DAY}
 # A mention in these states has (or will have) an answer: an edit chain's one answer, and
-# what the per-thread cap counts (with TAKEN_ON's reasons).
+# what the per-thread cap counts (of the mentions the model answers: not the upsells).
 ANSWERING = (MentionStatus.QUEUED, MentionStatus.GENERATING, MentionStatus.ANSWERED)
-TAKEN_ON = Mention.status.in_(ANSWERING) & Mention.reason.in_([Reason.ACCEPTED, Reason.ANSWERED])
+TAKEN_ON = Mention.status.in_(ANSWERING) & (Mention.decision == Decision.ACCEPTED)
 
 
 @dataclass(frozen=True)
@@ -50,15 +50,20 @@ class GatingRules:
 
 
 @dataclass(frozen=True)
-class Decision:
-    """Accept or ignore, with a reason code stored on the mention."""
+class Verdict:
+    """What decide() gives a new mention: its Decision (stored on the mention), the tier it
+    was decided under, and what the decision gives it (a priority, the upsell, a quota unit)."""
 
-    accepted: bool
-    reason: Reason
+    decision: Decision
     tier: str | None = None
     priority: int | None = None
     upsell_text: str | None = None
     quota_taken: bool = False
+
+    @property
+    def accepted(self) -> bool:
+        """Whether the model answers it (queued for the generate worker)."""
+        return self.decision is Decision.ACCEPTED
 
 
 class Facts(Protocol):
@@ -89,7 +94,7 @@ def decide(
     rules: GatingRules,
     tier_policies: dict[str, Policy],
     now: datetime,
-) -> Decision:
+) -> Verdict:
     """Decide one mention inside the caller's transaction, asking the database as it goes."""
     facts = SessionFacts(session, now)
     user_id = user.id if user is not None else None
@@ -104,50 +109,80 @@ def decide_with(
     bot_user_id: str,
     rules: GatingRules,
     tier_policies: dict[str, Policy],
-) -> Decision:
-    """The rules, cheapest checks first; the first that applies gives the reason."""
-    if post.author_id == bot_user_id:
-        return Decision(False, Reason.OWN_POST)
-    if post.repost_of is not None:
-        return Decision(False, Reason.REPOST)
-    if post.edit_root is not None and facts.chain_answered(post.edit_root):
-        return Decision(False, Reason.EDITED_AFTER_REPLY)
-    if _replies_restricted(facts, post):
-        return Decision(False, Reason.REPLIES_RESTRICTED)
+) -> Verdict:
+    """The rules, cheapest checks first; the first that applies gives the decision."""
+    refused = _refused_post(facts, post, bot_user_id)
+    if refused is not None:
+        return Verdict(refused)
     if author is None or user is None:
-        return Decision(False, Reason.UNKNOWN_AUTHOR)
-    if not post.text.strip() or _says_nothing(post):
-        return Decision(False, Reason.EMPTY)
-    if len(post.text) > MAX_MENTION_CHARS:
-        return Decision(False, Reason.TOO_LONG)
+        return Verdict(Decision.UNKNOWN_AUTHOR)
+    refused = _refused_text(post)
+    if refused is not None:
+        return Verdict(refused)
     tier = facts.tier(user)
+    refused = _refused_author(facts, post, user, tier, rules)
+    if refused is not None:
+        return Verdict(refused, tier=tier)
+    return _by_policy(facts, post, user, tier, rules, policy_for(tier_policies, tier))
+
+
+def _refused_post(facts: Facts, post: Post, bot_user_id: str) -> Decision | None:
+    """Posts the bot never answers, whoever wrote them: its own, reposts, edits of a chain
+    it answers, conversations it may not reply in."""
+    if post.author_id == bot_user_id:
+        return Decision.OWN_POST
+    if post.repost_of is not None:
+        return Decision.REPOST
+    if post.edit_root is not None and facts.chain_answered(post.edit_root):
+        return Decision.EDITED_AFTER_REPLY
+    if _replies_restricted(facts, post):
+        return Decision.REPLIES_RESTRICTED
+    return None
+
+
+def _refused_text(post: Post) -> Decision | None:
+    """A text that asks nothing, or is too long to be a question."""
+    if not post.text.strip() or _says_nothing(post):
+        return Decision.EMPTY
+    if len(post.text) > MAX_MENTION_CHARS:
+        return Decision.TOO_LONG
+    return None
+
+
+def _refused_author(
+    facts: Facts, post: Post, user: int, tier: str, rules: GatingRules
+) -> Decision | None:
+    """An author the bot does not answer now: blocked, mass-tagging, or looping."""
     if tier == BLOCKED:
-        return Decision(False, Reason.BLOCKED, tier=tier)
+        return Decision.BLOCKED
     if len(_HANDLE.findall(written_text(post))) > rules.spam_max_mentions:
-        return Decision(False, Reason.SPAM, tier=tier)
+        return Decision.SPAM
     if facts.looping(post, user, rules):
-        return Decision(False, Reason.LOOP, tier=tier)
-    policy = policy_for(tier_policies, tier)
+        return Decision.LOOP
+    return None
+
+
+def _by_policy(
+    facts: Facts, post: Post, user: int, tier: str, rules: GatingRules, policy: Policy
+) -> Verdict:
+    """What the author's tier gives them: an answer within the thread cap, the token budget
+    and their quota, or (a tier the model does not answer) the upsell now and then."""
     if not policy.answered:
         if policy.upsell_text and facts.claim_upsell(user, policy):
-            return Decision(
-                False,
-                Reason.UPSELL,
-                tier=tier,
-                priority=policy.priority,
-                upsell_text=policy.upsell_text,
+            return Verdict(
+                Decision.UPSELL, tier=tier, priority=policy.priority, upsell_text=policy.upsell_text
             )
-        return Decision(False, Reason.NOT_SUBSCRIBED, tier=tier)
+        return Verdict(Decision.NOT_SUBSCRIBED, tier=tier)
     if post.conversation_id and facts.answered_in(post.conversation_id) >= rules.thread_cap:
-        return Decision(False, Reason.THREAD_CAP, tier=tier)
+        return Verdict(Decision.THREAD_CAP, tier=tier)
     # Before the quota, so a tier out of tokens costs the user no unit. Workers count tokens
     # after generating: mentions accepted before the budget ran out may still overshoot it.
     if facts.token_budget_spent(tier, policy.daily_token_budget):
-        return Decision(False, Reason.TOKEN_BUDGET, tier=tier)
+        return Verdict(Decision.TOKEN_BUDGET, tier=tier)
     spent = facts.take_quota(user, policy)
     if spent is not None:
-        return Decision(False, _QUOTA_REASONS[spent], tier=tier)
-    return Decision(True, Reason.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
+        return Verdict(_QUOTA_DECISIONS[spent], tier=tier)
+    return Verdict(Decision.ACCEPTED, tier=tier, priority=policy.priority, quota_taken=True)
 
 
 def _replies_restricted(facts: Facts, post: Post) -> bool:

@@ -22,7 +22,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.base import utcnow
 from bot.db.dialect import insert_for
-from bot.mentions.gating import Decision, GatingRules, decide_with
+from bot.mentions.gating import GatingRules, Verdict, decide_with
 from bot.mentions.page import PageFacts, PageUser, status_of
 from bot.mentions.schema import ListenerCursor, Mention, PlatformUser, ReferencedPost
 from bot.metrics import DECISIONS
@@ -31,7 +31,7 @@ from bot.platform.snowflake import snowflake_time
 from bot.replies.schema import Reply
 from bot.subscribers import quotas
 from bot.subscribers.tiers import policies
-from bot.vocab import MentionStatus, Moderation, ReplyStatus
+from bot.vocab import Decision, MentionStatus, Moderation, ReplyStatus
 from models.text import strip_control_chars
 
 log = structlog.get_logger(__name__)
@@ -48,7 +48,7 @@ class PollResult:
     upsells: list[int] = field(default_factory=list)
     upsell_priorities: dict[int, int] = field(default_factory=dict)
     ignored: int = 0
-    reasons: Counter[str] = field(default_factory=Counter)
+    decisions: Counter[Decision] = field(default_factory=Counter)
     complete: bool = True
     wait_s: float = 0.0
     pages: int = 0  # timeline pages read (the listener's poll)
@@ -62,7 +62,7 @@ class PollResult:
         self.upsells += other.upsells
         self.upsell_priorities.update(other.upsell_priorities)
         self.ignored += other.ignored
-        self.reasons.update(other.reasons)
+        self.decisions.update(other.decisions)
 
 
 # An ORM bulk insert leaves out the None values (for the columns' defaults) and so splits the
@@ -141,11 +141,9 @@ def upsert_author(session: Session, author: Author) -> int:
     return upsert_authors(session, [author])[author.platform_id].id
 
 
-def mention_values(
-    post: Post, author_row: int, decision: Decision, now: datetime
-) -> dict[str, Any]:
-    """A new mention's row, in the state its decision puts it in."""
-    status = status_of(decision)
+def mention_values(post: Post, author_row: int, verdict: Verdict, now: datetime) -> dict[str, Any]:
+    """A new mention's row, in the state its verdict puts it in."""
+    status = status_of(verdict)
     stamp = {
         MentionStatus.QUEUED: "queued_at",
         MentionStatus.ANSWERED: "answered_at",
@@ -159,11 +157,11 @@ def mention_values(
         "in_reply_to_post_id": post.in_reply_to_post_id,
         "edit_root_id": post.edit_root,
         "quoted_post_id": post.quoted_post_id,
+        "decision": verdict.decision,
         "status": status,
-        "reason": decision.reason,
-        "tier": decision.tier,
-        "priority": decision.priority,
-        "quota_at": now if decision.quota_taken else None,
+        "tier": verdict.tier,
+        "priority": verdict.priority,
+        "quota_at": now if verdict.quota_taken else None,
         "posted_at": post.created_at or snowflake_time(post.id),
         "received_at": now,
         stamp: now,
@@ -187,10 +185,10 @@ def insert_mentions(session: Session, rows: Sequence[dict[str, Any]]) -> dict[st
 
 
 def insert_mention(
-    session: Session, post: Post, author_row: int, decision: Decision, now: datetime
+    session: Session, post: Post, author_row: int, verdict: Verdict, now: datetime
 ) -> int | None:
-    """Store one mention in the state its decision puts it in; None if it was stored already."""
-    return insert_mentions(session, [mention_values(post, author_row, decision, now)]).get(post.id)
+    """Store one mention in the state its verdict puts it in; None if it was stored already."""
+    return insert_mentions(session, [mention_values(post, author_row, verdict, now)]).get(post.id)
 
 
 def store_referenced_posts(session: Session, posts: Sequence[Post]) -> None:
@@ -244,10 +242,10 @@ def insert_upsells(session: Session, texts: dict[int, str], now: datetime) -> di
 
 @dataclass(frozen=True)
 class Stored:
-    """A new mention as stored: its row, its decision, and its upsell reply if one was sent."""
+    """A new mention as stored: its row, its verdict, and its upsell reply if one was sent."""
 
     mention_id: int
-    decision: Decision
+    verdict: Verdict
     upsell_reply_id: int | None
 
 
@@ -302,6 +300,15 @@ class PageStore:
         pid = post.author_id or "0"
         return self.authors.get(pid) or Author(platform_id=pid, username=f"id{pid}")
 
+    def _decide(self, facts: PageFacts, post: Post, row: int) -> Verdict:
+        """decide_with() for one post of the page, by the author stored as `row` (an author
+        the platform did not describe is unknown to the gate)."""
+        author = self.authors.get(post.author_id or "")
+        user = row if author is not None else None
+        return decide_with(
+            facts, post, author, user, self.bot_user_id, self.rules, self.tier_policies
+        )
+
     def store(self, posts: list[Post], *, lock: bool = False) -> list[tuple[Post, Stored]] | None:
         """Decide `posts` in order and store them under a savepoint; None (rolled back) when
         another listener stored one of them first, or a counter would pass its limit."""
@@ -315,12 +322,9 @@ class PageStore:
         decided = []
         for post in posts:
             row = users[self._author(post).platform_id].id
-            known = post.author_id is not None and post.author_id in self.authors
-            decision = decide_with(facts, post, self.authors.get(post.author_id or ""),
-                                   row if known else None, self.bot_user_id, self.rules,
-                                   self.tier_policies)  # fmt: skip
-            facts.note(post, row, decision)
-            decided.append((post, row, decision))
+            verdict = self._decide(facts, post, row)
+            facts.note(post, row, verdict)
+            decided.append((post, row, verdict))
         ids = {}
         if quotas.take_many(s, facts.units(), now):
             ids = insert_mentions(s, [mention_values(p, r, d, now) for p, r, d in decided])
@@ -387,26 +391,26 @@ def _stored(session: Session, posts: Sequence[Post]) -> set[str]:
 
 
 def _count(result: PollResult, stored: Stored, post: Post) -> None:
-    decision = stored.decision
-    DECISIONS.labels(reason=decision.reason).inc()
+    verdict = stored.verdict
+    DECISIONS.labels(reason=verdict.decision).inc()
     result.new += 1
-    result.reasons[decision.reason] += 1
-    if decision.accepted:
+    result.decisions[verdict.decision] += 1
+    if verdict.accepted:
         result.accepted.append(stored.mention_id)
-        result.priorities[stored.mention_id] = decision.priority or 0
+        result.priorities[stored.mention_id] = verdict.priority or 0
     elif stored.upsell_reply_id is not None:
         result.upsells.append(stored.upsell_reply_id)
-        if decision.priority is not None:
-            result.upsell_priorities[stored.upsell_reply_id] = decision.priority
+        if verdict.priority is not None:
+            result.upsell_priorities[stored.upsell_reply_id] = verdict.priority
     else:
         result.ignored += 1
-    # Debug: the decision is on the row, and the poll logs each reason's count.
+    # Debug: the decision is on the row, and the poll logs each decision's count.
     log.debug(
         "mention.received",
         mention_id=stored.mention_id,
         post_id=post.id,
-        decision=decision.reason,
-        tier=decision.tier,
+        decision=verdict.decision,
+        tier=verdict.tier,
     )
 
 

@@ -234,7 +234,7 @@ class Listener:
                 pages=total.pages,
                 accepted=len(total.accepted),
                 ignored=total.ignored,
-                reasons=dict(total.reasons),
+                decisions=dict(total.decisions),
             )
         return total
 

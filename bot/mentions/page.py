@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
 
-from bot.mentions.gating import ANSWERING, TAKEN_ON, Decision, GatingRules, loop_since
+from bot.mentions.gating import ANSWERING, TAKEN_ON, GatingRules, Verdict, loop_since
 from bot.mentions.schema import Mention
 from bot.platform.protocol import Post
 from bot.subscribers import quotas
@@ -152,17 +152,17 @@ class PageFacts:
 
     # The page's own effects on the later mentions.
 
-    def note(self, post: Post, author_row: int, decision: Decision) -> None:
-        """What storing `post` (by `author_row`) with `decision` changes for the mentions
+    def note(self, post: Post, author_row: int, verdict: Verdict) -> None:
+        """What storing `post` (by `author_row`) with `verdict` changes for the mentions
         after it."""
         self._stored_roots.add(post.id)
-        if decision.accepted or decision.upsell_text:  # queued or answered: answering
+        if verdict.accepted or verdict.upsell_text:  # queued or answered: answering
             self._answered_roots.add(post.id)
             if post.edit_root is not None:
                 self._answered_roots.add(post.edit_root)
         if post.conversation_id:
             self._recent[(author_row, post.conversation_id)] += 1
-            if decision.accepted:
+            if verdict.accepted:
                 self._taken_on[post.conversation_id] += 1
 
     def units(self) -> list[quotas.Units]:
@@ -170,10 +170,9 @@ class PageFacts:
         out = []
         for user_id, n in self.taken.items():
             policy = self.limits[user_id]
-            out.append(quotas.Units(quotas.user_key(user_id, "hour"), quotas.HOUR, n,
-                                    policy.replies_per_hour))  # fmt: skip
-            out.append(quotas.Units(quotas.user_key(user_id, "day"), quotas.DAY, n,
-                                    policy.replies_per_day))  # fmt: skip
+            hour, day = quotas.user_key(user_id, "hour"), quotas.user_key(user_id, "day")
+            out.append(quotas.Units(hour, quotas.HOUR, n, policy.replies_per_hour))
+            out.append(quotas.Units(day, quotas.DAY, n, policy.replies_per_day))
         return out
 
 
@@ -230,8 +229,8 @@ def _taken_on_counts(session: Session, convs: set[str]) -> Counter[str]:
     return Counter({str(c): int(n) for c, n in rows.tuples()})
 
 
-def status_of(decision: Decision) -> MentionStatus:
-    """The state a decision stores its mention in."""
-    if decision.accepted:
+def status_of(verdict: Verdict) -> MentionStatus:
+    """The state a verdict stores its mention in."""
+    if verdict.accepted:
         return MentionStatus.QUEUED
-    return MentionStatus.ANSWERED if decision.upsell_text else MentionStatus.IGNORED
+    return MentionStatus.ANSWERED if verdict.upsell_text else MentionStatus.IGNORED

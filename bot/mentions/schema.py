@@ -8,7 +8,7 @@ from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, enum_column
-from bot.vocab import MentionStatus
+from bot.vocab import Decision, MentionStatus, Reason
 
 
 class PlatformUser(Base):
@@ -45,10 +45,14 @@ class Mention(Base):
     edit_root_id: Mapped[str | None] = mapped_column(String(32), index=True)
     # The post a quote post quotes: context for its answer.
     quoted_post_id: Mapped[str | None] = mapped_column(String(32))
+    # What the listener decided, stored once and never changed (the stats and the thread
+    # cap read it); the status and the reason say what became of the mention since.
+    decision: Mapped[Decision] = mapped_column(enum_column(Decision, "mention_decision"))
     status: Mapped[MentionStatus] = mapped_column(
         enum_column(MentionStatus, "mention_status"), index=True
     )
-    reason: Mapped[str | None] = mapped_column(String(64))
+    # Why it failed (None otherwise: an ignored mention's why is its decision), in words.
+    reason: Mapped[Reason | None] = mapped_column(enum_column(Reason, "mention_reason", 64))
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     # The author's effective tier when the mention was decided, and what it was given.
@@ -65,6 +69,16 @@ class Mention(Base):
     failed_at: Mapped[datetime | None]
 
     author: Mapped[PlatformUser] = relationship(lazy="joined")
+
+    @property
+    def outcome(self) -> str:
+        """Where it ended, in one word: why it failed, what the listener decided about a
+        mention it did not accept (ignored, or upsold), or else its status."""
+        if self.reason is not None:
+            return self.reason
+        if self.decision is not Decision.ACCEPTED:
+            return self.decision
+        return self.status
 
 
 class ListenerCursor(Base):

@@ -16,7 +16,7 @@ from bot.moderation import audit
 from bot.moderation.review import ReviewRefused
 from bot.platform.protocol import Platform, PlatformError
 from bot.replies.schema import Reply
-from bot.vocab import AuditAction, Reason, ReplyStatus
+from bot.vocab import AuditAction, ReplyStatus
 
 
 def mark_reviewed(s: Session, reply_id: int, who: str) -> None:
@@ -65,7 +65,7 @@ def take_down(s: Session, platform: Platform, reply_id: int, who: str, why: str)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTED)
         .values(
             status=ReplyStatus.TAKEN_DOWN,
-            reason=Reason.TAKEN_DOWN,
+            reason=None,  # the status says it; the moderator's words are the detail
             detail=reason[:500],
             taken_down_at=utcnow(),
             decided_by=who,

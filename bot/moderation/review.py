@@ -240,7 +240,7 @@ def regenerate(s: Session, reply_id: int, who: Reviewer) -> Handoff:
     s.execute(
         update(Mention)
         .where(Mention.id == row.mention_id, Mention.status == MentionStatus.ANSWERED)
-        .values(status=MentionStatus.QUEUED, reason=Reason.ACCEPTED, queued_at=who.now)
+        .values(status=MentionStatus.QUEUED, queued_at=who.now)
     )
     audit.record(
         s,

@@ -39,20 +39,18 @@ def _hours(now: datetime, hours: int) -> list[str]:
 
 
 def decisions_per_hour(s: Session, now: datetime, hours: int = 24) -> dict[str, dict[str, int]]:
-    """{hour: {reason: mentions decided}} over the last `hours` (every hour present)."""
+    """{hour: {decision: mentions decided}} over the last `hours` (every hour present)."""
     since = now - timedelta(hours=hours)
     bucket = hour_bucket(s, Mention.received_at)
     rows = s.execute(
-        select(bucket, Mention.reason, func.count())
+        select(bucket, Mention.decision, func.count())
         .where(Mention.received_at >= since)
-        .group_by(bucket, Mention.reason)
+        .group_by(bucket, Mention.decision)
     )
     out: dict[str, dict[str, int]] = {h: {} for h in _hours(now, hours)}
-    for hour, reason, n in rows:
+    for hour, decision, n in rows:
         if hour in out:
-            # Answered and failed mentions were accepted first: that is the decision.
-            decision = "accepted" if reason in ("answered",) else str(reason)
-            out[hour][decision] = out[hour].get(decision, 0) + int(n)
+            out[hour][str(decision)] = int(n)
     return out
 
 

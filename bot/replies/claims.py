@@ -146,7 +146,7 @@ def answer_mention(s: Session, mention_id: int, now: datetime) -> None:
     s.execute(
         update(Mention)
         .where(Mention.id == mention_id, Mention.status == MentionStatus.GENERATING)
-        .values(status=MentionStatus.ANSWERED, answered_at=now, reason=Reason.ANSWERED)
+        .values(status=MentionStatus.ANSWERED, answered_at=now)
     )
 
 
@@ -218,15 +218,16 @@ def mark_waiting(
     )
 
 
-def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason, now: datetime) -> None:
-    """posting → posted, with the platform's id and how we know (posted or reconciled)."""
+def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason | None, now: datetime) -> None:
+    """posting → posted, with the platform's id and how it went out when not as asked
+    (reconciled: found on X; thread_cut: its later parts were refused)."""
     done = s.execute(
         update(Reply)
         .where(Reply.id == reply_id, Reply.status == ReplyStatus.POSTING)
         .values(status=ReplyStatus.POSTED, platform_post_id=post_id, posted_at=now, reason=how)
     )
     if done.rowcount:  # type: ignore[attr-defined]
-        metrics.POSTS.labels(outcome=how).inc()
+        metrics.POSTS.labels(outcome=how or ReplyStatus.POSTED).inc()
 
 
 def fail_reply(s: Session, reply_id: int, reason: str, detail: str, now: datetime) -> bool:

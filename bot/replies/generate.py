@@ -150,7 +150,7 @@ _STATUS = {
     Moderation.PRE: ReplyStatus.PENDING_REVIEW,
     Moderation.SHADOW: ReplyStatus.SHADOWED,
 }
-_STATUS_REASON = {ReplyStatus.SHADOWED: Reason.SHADOW, ReplyStatus.HELD: Reason.PERSONA_LEAK}
+_STATUS_REASON = {ReplyStatus.HELD: Reason.PERSONA_LEAK}
 
 
 # The reply's insert, written once: SQLAlchemy does not cache INSERT ... ON CONFLICT

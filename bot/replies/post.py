@@ -35,7 +35,7 @@ from bot.replies.parts import parts_of, record_part
 from bot.replies.schema import Switch
 from bot.settings import Settings
 from bot.subscribers import quotas
-from bot.vocab import Reason
+from bot.vocab import Reason, ReplyStatus
 
 log = structlog.get_logger(__name__)
 
@@ -86,10 +86,11 @@ def _release(deps: ReplyDeps, reply_id: int) -> None:
         claims.release_reply(s, reply_id, utcnow())
 
 
-def _posted(deps: ReplyDeps, reply_id: int, post_id: str, how: Reason) -> str:
+def _posted(deps: ReplyDeps, reply_id: int, post_id: str, how: Reason | None) -> str:
+    """Mark the reply posted; `how` it went out when not as asked (reconciled, thread_cut)."""
     with transaction(deps.sessions) as s:
         claims.mark_posted(s, reply_id, post_id, how, utcnow())
-    log.info("post.done", reply_id=reply_id, post_id=post_id, how=how)
+    log.info("post.done", reply_id=reply_id, post_id=post_id, how=how or ReplyStatus.POSTED)
     return post_id
 
 
@@ -158,7 +159,7 @@ def _post_claimed(
     """Post what is not out yet of a reply this worker has claimed, first part first; a
     later part X refuses cuts the thread there (the parts before it stay, and count)."""
     first: str | None = None
-    first_how = Reason.POSTED
+    first_how: Reason | None = None  # posted as asked
     parent = target
     threaded = len(parts) > 1
     for position, text, known_id in parts:
@@ -195,9 +196,9 @@ class _Stop:
 
 def _post_part(
     deps: ReplyDeps, reply_id: int, attempts: int, text: str, parent: str, first: bool
-) -> tuple[str, Reason] | _Stop:
+) -> tuple[str, Reason | None] | _Stop:
     """Post one part in reply to `parent` within the budget, looking for an earlier copy on
-    a retry; (its id, posted or reconciled), or why not."""
+    a retry; (its id, None or reconciled), or why not."""
     taken_at = utcnow()
     if not _take_budget(deps, reply_id, taken_at):
         return _Stop(None)
@@ -207,7 +208,7 @@ def _post_part(
             existing = deps.platform.find_reply(deps.bot_user_id, parent)
             if existing:
                 return existing, Reason.RECONCILED
-        return deps.platform.create_reply(text, parent), Reason.POSTED
+        return deps.platform.create_reply(text, parent), None
     except DuplicatePost:
         return _after_duplicate(deps, reply_id, parent, first)
     except RateLimited as exc:

@@ -10,7 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bot.db.base import Base, enum_column
 from bot.mentions.schema import Mention
-from bot.vocab import Moderation, ReplyStatus
+from bot.vocab import Moderation, Reason, ReplyStatus
 
 
 class Reply(Base):
@@ -26,11 +26,14 @@ class Reply(Base):
     status: Mapped[ReplyStatus] = mapped_column(
         enum_column(ReplyStatus, "reply_status"), index=True
     )
-    reason: Mapped[str | None] = mapped_column(String(64))
+    # How it went out, why it waits or why it failed (None: the status says it all).
+    reason: Mapped[Reason | None] = mapped_column(enum_column(Reason, "reply_reason", 64))
     detail: Mapped[str | None] = mapped_column(Text)
     model: Mapped[str] = mapped_column(String(128))
     # pre: waits for a moderator; post: posted, then reviewed; auto: no review.
-    moderation: Mapped[str] = mapped_column(String(8), server_default=Moderation.AUTO.value)
+    moderation: Mapped[Moderation] = mapped_column(
+        enum_column(Moderation, "moderation", 8), server_default=Moderation.AUTO.value
+    )
     prompt_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     completion_tokens: Mapped[int] = mapped_column(Integer, server_default="0")
     generation_s: Mapped[float] = mapped_column(server_default="0")

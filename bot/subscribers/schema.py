@@ -7,7 +7,8 @@ from datetime import datetime
 from sqlalchemy import Boolean, ForeignKey, Integer, String, Text, func
 from sqlalchemy.orm import Mapped, mapped_column
 
-from bot.db.base import Base
+from bot.db.base import Base, enum_column
+from bot.vocab import Moderation, OverrideAction, Tier
 
 
 class TierPolicy(Base):
@@ -15,14 +16,14 @@ class TierPolicy(Base):
 
     __tablename__ = "tier_policies"
 
-    tier: Mapped[str] = mapped_column(String(20), primary_key=True)
+    tier: Mapped[Tier] = mapped_column(enum_column(Tier, "tier"), primary_key=True)
     answered: Mapped[bool] = mapped_column(Boolean)
     replies_per_hour: Mapped[int] = mapped_column(Integer)
     replies_per_day: Mapped[int] = mapped_column(Integer)
     max_output_tokens: Mapped[int] = mapped_column(Integer)
     # 0 is served first, 9 last: vLLM and Celery's Redis transport both order that way.
     priority: Mapped[int] = mapped_column(Integer)
-    moderation: Mapped[str] = mapped_column(String(8))
+    moderation: Mapped[Moderation] = mapped_column(enum_column(Moderation, "moderation", 8))
     upsell_text: Mapped[str | None] = mapped_column(Text)
     upsell_every_days: Mapped[int] = mapped_column(Integer, server_default="30")
     # Prompt + completion tokens the tier may spend per UTC day (rate_counters); 0: no budget.
@@ -38,8 +39,10 @@ class TierOverride(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     # platform_users lives in bot.mentions.schema; a foreign key by name needs no import.
     user_id: Mapped[int] = mapped_column(ForeignKey("platform_users.id"), index=True)
-    action: Mapped[str] = mapped_column(String(8))  # an OverrideAction
-    tier: Mapped[str | None] = mapped_column(String(20))
+    action: Mapped[OverrideAction] = mapped_column(
+        enum_column(OverrideAction, "override_action", 8)
+    )
+    tier: Mapped[Tier | None] = mapped_column(enum_column(Tier, "tier"))  # a grant's
     until: Mapped[datetime | None]
     note: Mapped[str] = mapped_column(Text, server_default="")
     actor: Mapped[str] = mapped_column(String(64), server_default="operator")

@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ColumnElement, case, func, select
+from sqlalchemy import ColumnElement, String, case, func, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from bot.db.base import utcnow
@@ -259,7 +259,8 @@ def list_subscribers(
     )
     effective: ColumnElement[str] = case(
         (override.action == OverrideAction.BLOCK.value, BLOCKED),
-        (override.tier.is_not(None), override.tier),
+        # As a plain string: the effective tier may be BLOCKED, which is not a Tier.
+        (override.tier.is_not(None), type_coerce(override.tier, String)),
         else_=platform_tier,
     )
     stmt = (

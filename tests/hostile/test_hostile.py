@@ -25,7 +25,7 @@ from twitter_text import extract_urls
 from bot.bench.cluster import wait_until
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
-from bot.vocab import MentionStatus, Reason, ReplyStatus
+from bot.vocab import Decision, MentionStatus, Reason, ReplyStatus
 from models.prompt import build_messages, load_persona
 from tests.faults.pipeline.run import BOT_ID, Run, new_run, settled, summary
 from tests.fixtures.factories.hostile import Hostile, hostile_mentions
@@ -57,12 +57,15 @@ class Outcome:
     sent: list[tuple[Hostile, str]]  # (the mention, its post id)
     alive: dict[str, bool]
 
-    def reason_of(self, post_id: str) -> tuple[str, str | None]:
+    def reason_of(self, post_id: str) -> tuple[str, str]:
+        """(status, why): the reason it failed, else the listener's decision."""
         with self.run.db() as s:
             row = s.execute(
-                select(Mention.status, Mention.reason).where(Mention.platform_post_id == post_id)
+                select(Mention.status, Mention.decision, Mention.reason).where(
+                    Mention.platform_post_id == post_id
+                )
             ).one()
-        return str(row.status), row.reason
+        return str(row.status), row.reason or row.decision
 
     def replies_on_x(self) -> list[str]:
         posts = httpx.get(
@@ -151,14 +154,15 @@ def outcome(runs: Callable[[str], Outcome], request: pytest.FixtureRequest) -> O
 def test_every_hostile_mention_ends_final_with_a_reason(outcome: Outcome) -> None:
     assert len(outcome.sent) >= 200
     with outcome.run.db() as s:
-        mentions = s.execute(select(Mention.status, Mention.reason)).all()
+        mentions = s.execute(select(Mention.status, Mention.decision, Mention.reason)).all()
         replies = s.execute(select(Reply.status, Reply.reason)).all()
     assert len(mentions) == len(outcome.sent)
-    assert all(
-        status in ("ignored", "answered", "failed") and reason for status, reason in mentions
-    )
+    assert all(status in ("ignored", "answered", "failed") for status, _, _ in mentions)
+    # A failed mention says why; an ignored one's why is the listener's decision.
+    assert all((reason is not None) == (status == "failed") for status, _, reason in mentions)
+    assert all(decision != "accepted" for status, decision, _ in mentions if status == "ignored")
     assert all(status in FINAL_REPLY for status, _ in replies)
-    reasons = {reason for _, reason in mentions} | {reason for _, reason in replies}
+    reasons = {reason for _, _, reason in mentions} | {reason for _, reason in replies}
     assert Reason.INTERNAL_ERROR not in reasons and Reason.STUCK not in reasons
 
 
@@ -171,13 +175,13 @@ def test_the_abuse_rules_held(outcome: Outcome) -> None:
         status, reason = outcome.reason_of(post_id)
         if hostile.kind == "tags" and not _HANDLE.sub("", hostile.text).strip():
             # Only handles: nothing asked (empty is checked before mass-tagging).
-            assert (status, reason) == (MentionStatus.IGNORED, Reason.EMPTY), hostile.text
+            assert (status, reason) == (MentionStatus.IGNORED, Decision.EMPTY), hostile.text
         elif hostile.kind == "tags" and len(_HANDLE.findall(hostile.text)) > 5:
-            assert (status, reason) == (MentionStatus.IGNORED, Reason.SPAM), hostile.text
+            assert (status, reason) == (MentionStatus.IGNORED, Decision.SPAM), hostile.text
         elif hostile.kind == "empty":
-            assert (status, reason) == (MentionStatus.IGNORED, Reason.EMPTY), hostile.text
+            assert (status, reason) == (MentionStatus.IGNORED, Decision.EMPTY), hostile.text
         elif hostile.kind == "huge" and len(hostile.text) > 25_000:
-            assert (status, reason) == (MentionStatus.IGNORED, Reason.TOO_LONG)
+            assert (status, reason) == (MentionStatus.IGNORED, Decision.TOO_LONG)
         elif hostile.kind in ("huge", "surrogates", "invisible", "chain"):
             # Long, broken or odd text is answered, not failed for its shape.
             assert reason not in (Reason.LLM_REJECTED, Reason.TOO_LONG), (hostile.text[:80], reason)

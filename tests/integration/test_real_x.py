@@ -17,7 +17,7 @@ from bot.db.engine import transaction
 from bot.mentions.schema import Mention
 from bot.moderation import posting
 from bot.replies.schema import Reply
-from bot.vocab import MentionStatus, Reason, ReplyStatus
+from bot.vocab import Decision, MentionStatus, Reason, ReplyStatus
 from tests.fixtures.factories.platform import bot_replies
 from tests.fixtures.services import spawn, stop, wait_for
 from workers.celery_app import create_app
@@ -98,10 +98,10 @@ def test_real_x_cases_end_where_they_should(pipeline: dict[str, Any]) -> None:
     finally:
         stop(listener)
     assert _mention(db, long).text == LONG  # the whole text, not X's shortened one
-    assert _mention(db, edit).reason == Reason.EDITED_AFTER_REPLY
-    assert _mention(db, shut_out).reason == Reason.REPLIES_RESTRICTED
+    assert _mention(db, edit).decision == Decision.EDITED_AFTER_REPLY
+    assert _mention(db, shut_out).decision == Decision.REPLIES_RESTRICTED
     assert _reply(db, shut_out) is None  # skipped before any generation
-    assert _mention(db, repost).reason == Reason.REPOST
+    assert _mention(db, repost).decision == Decision.REPOST
     assert _mention(db, quote).quoted_post_id == quoted
     for answered in (long, original, quote):
         reply = _reply(db, answered)

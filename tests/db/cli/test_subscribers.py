@@ -19,7 +19,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.subscribers import quotas
 from bot.subscribers.schema import TierOverride
 from bot.subscribers.tiers import effective_tier
-from bot.vocab import MentionStatus, Tier
+from bot.vocab import Decision, MentionStatus, Tier
 from tests.fixtures.cli import Run, result_json
 from tests.fixtures.factories.mentions import seen_user
 from tests.fixtures.factories.replies import spent_reply
@@ -230,6 +230,7 @@ def test_list_and_show_json_shapes_filters_and_quota_use(
                     platform_post_id=str(9000 + i),
                     author_id=ids["prem"],
                     text="@bot hi",
+                    decision=Decision.NOT_SUBSCRIBED,
                     status=MentionStatus.IGNORED,
                 )
             )

@@ -1,4 +1,4 @@
-"""The listener's ingest on real Postgres (rolled back): every reason recorded with its state
+"""The listener's ingest on real Postgres (rolled back): every decision recorded with its state
 and counted in metrics, and the overlap re-read that must never decide a mention twice."""
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from bot.platform.protocol import Post
 from bot.replies.claims import refund_quota
 from bot.replies.schema import Reply
 from bot.subscribers import quotas, tiers
-from bot.vocab import DECISION_REASONS, MentionStatus, OverrideAction
+from bot.vocab import Decision, MentionStatus, OverrideAction
 from tests.fixtures.factories.mentions import BOT, new_author, new_post_id, new_posts, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_total
 
@@ -35,7 +35,7 @@ def _metric(reason: str) -> float:
     return REGISTRY.get_sample_value("mentionbot_decisions_total", {"reason": reason}) or 0.0
 
 
-def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
+def test_every_decision_is_produced_and_recorded(s: Session) -> None:
     # premium: one an hour (then quota_hour); premium_plus: one a day (then quota_day).
     force_policy(s, "premium", replies_per_hour=1, replies_per_day=100)
     force_policy(s, "premium_plus", replies_per_hour=100, replies_per_day=1)
@@ -91,16 +91,19 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     post(looper.platform_id, "accepted", conv="c-loop")
     post(looper.platform_id, "quota_hour", conv="c-loop")
     post(looper.platform_id, "loop", conv="c-loop")
-    before = {r: _metric(r) for r in DECISION_REASONS}
+    before = {r: _metric(r) for r in Decision}
 
     result = ingest(s, [p for p, _ in expected], authors, BOT, GatingRules(loop_max_per_minute=2))
 
     stored = {
         row.platform_post_id: row
-        for row in s.execute(select(Mention.platform_post_id, Mention.reason, Mention.status))
+        for row in s.execute(
+            select(Mention.platform_post_id, Mention.decision, Mention.reason, Mention.status)
+        )
     }
-    assert {p.id: stored[p.id].reason for p, _ in expected} == {p.id: r for p, r in expected}
-    assert {r for _, r in expected} == set(DECISION_REASONS)
+    assert {p.id: stored[p.id].decision for p, _ in expected} == {p.id: r for p, r in expected}
+    assert {stored[p.id].reason for p, _ in expected} == {None}  # nothing failed
+    assert {r for _, r in expected} == set(Decision)
     for p, reason in expected:
         status = stored[p.id].status
         if reason == "accepted":
@@ -120,8 +123,8 @@ def test_every_reason_code_is_produced_and_recorded(s: Session) -> None:
     assert tier is not None
     assert result.upsell_priorities == {upsell.id: tiers.policies(s)[tier].priority}
     # Counted in metrics, once per recorded decision.
-    counts = {r: sum(1 for _, e in expected if e == r) for r in DECISION_REASONS}
-    assert {r: _metric(r) - before[r] for r in DECISION_REASONS} == counts
+    counts = {r: sum(1 for _, e in expected if e == r) for r in Decision}
+    assert {r: _metric(r) - before[r] for r in Decision} == counts
 
 
 def test_a_stored_mention_is_not_decided_again(s: Session) -> None:
@@ -141,10 +144,15 @@ def test_a_stored_mention_is_not_decided_again(s: Session) -> None:
     assert (third.new, third.accepted) == (0, [])
     assert (units_total(s, uid, "hour"), units_total(s, uid, "day")) == (3, 3)
     rows = s.execute(
-        select(Mention.platform_post_id, Mention.reason).where(Mention.author_id == uid)
+        select(Mention.platform_post_id, Mention.decision).where(Mention.author_id == uid)
     ).tuples()
-    reasons = {post_id: reason for post_id, reason in rows}
-    assert reasons == {p1.id: "accepted", p2.id: "accepted", p3.id: "accepted", p4.id: "quota_hour"}
+    decisions = {post_id: decision for post_id, decision in rows}
+    assert decisions == {
+        p1.id: "accepted",
+        p2.id: "accepted",
+        p3.id: "accepted",
+        p4.id: "quota_hour",
+    }
     # The same post twice in one batch (as when another listener stored it first): the
     # duplicate is decided, but its decision and its unit are rolled back with the insert.
     for post in (p1, p2):

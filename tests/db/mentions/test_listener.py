@@ -79,7 +79,7 @@ def test_pages_through_everything_once_and_dedupes(
     assert stored == set(posted)
 
 
-def test_bot_own_posts_are_ignored_with_a_reason(
+def test_bot_own_posts_are_ignored_with_a_decision(
     sandbox: Any, db: Any, bot_user: dict[str, str]
 ) -> None:
     numbered_mention(sandbox.url, 1)
@@ -98,7 +98,7 @@ def test_bot_own_posts_are_ignored_with_a_reason(
     assert result.new == 2 and len(result.accepted) == 1 and result.ignored == 1
     with db() as s:
         own = s.scalars(select(Mention).where(Mention.status == MentionStatus.IGNORED)).one()
-    assert own.reason == "own_post"
+    assert (own.decision, own.reason) == ("own_post", None)
     assert own.ignored_at is not None
 
 
@@ -359,10 +359,12 @@ def _edit(url: str, post_id: str, text: str) -> str:
     return str(r.json()["id"])
 
 
-def _outcome(db: Any, post_id: str) -> tuple[str, str | None]:
+def _outcome(db: Any, post_id: str) -> tuple[str, str]:
+    """(status, the listener's decision) of the mention of `post_id`, which has no reason."""
     with db() as s:
         m = s.scalars(select(Mention).where(Mention.platform_post_id == post_id)).one()
-        return str(m.status), m.reason
+        assert m.reason is None
+        return str(m.status), m.decision
 
 
 def test_an_edit_chain_is_answered_once(sandbox: Any, db: Any, bot_user: dict[str, str]) -> None:

@@ -1,4 +1,4 @@
-"""A page decided at once (ingest) gives every mention the reason decide() gives it one by one.
+"""A page decided at once (ingest) gives every mention the decision decide() gives it one by one.
 
 The state before the page has something for every rule: a blocked and a granted account,
 counters one unit short of the hour and of the day, a tier whose token budget is spent, an
@@ -8,7 +8,7 @@ user who had an upsell this month. Each page is drawn (seeded) from those accoun
 conversations, so mentions of one page meet each other: two mentions of one user race for
 the last unit, an edit follows its answered original, a root arrives before its replies.
 The page is stored, its outcome read and rolled back; then the same page is decided one
-mention at a time with decide() in page order, and both outcomes must be equal: reasons,
+mention at a time with decide() in page order, and both outcomes must be equal: decisions,
 tiers, quota stamps, every counter, every upsell and cool-down stamp.
 """
 
@@ -31,7 +31,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.protocol import Author, Post
 from bot.subscribers import quotas, tiers
 from bot.subscribers.schema import RateCounter
-from bot.vocab import DECISION_REASONS, MentionStatus, OverrideAction
+from bot.vocab import Decision, MentionStatus, OverrideAction
 from tests.fixtures.factories.mentions import BOT, NOW, add_mention, new_author, new_post_id
 from tests.fixtures.factories.subscribers import force_policy
 
@@ -94,7 +94,7 @@ def _world(s: Session) -> World:
         add_mention(s, looper, conversation_id=w.convs["loop"], received_at=NOW)
     (other,) = w.add(s, "other", "Premium")
     for _ in range(2):  # one short of the thread cap
-        busy: dict[str, Any] = {"conversation_id": w.convs["busy"], "reason": "accepted"}
+        busy: dict[str, Any] = {"conversation_id": w.convs["busy"], "decision": "accepted"}
         add_mention(s, other, status=MentionStatus.QUEUED, received_at=NOW - HOUR, **busy)
     add_mention(s, other, w.convs["open"], received_at=NOW - timedelta(hours=2))
     w.answered_root = add_mention(s, other, received_at=NOW - timedelta(hours=3)).platform_post_id
@@ -147,17 +147,19 @@ def _post(w: World, rng: random.Random, author_id: str, earlier: list[Post]) -> 
     return Post(post_id, text, author_id, created_at=NOW, **fields)
 
 
-Outcome = tuple[dict[str, tuple[str, str | None, bool]], dict[tuple[str, Any], int], dict[str, Any]]
+Outcome = tuple[
+    dict[str, tuple[Decision, str | None, bool]], dict[tuple[str, Any], int], dict[str, Any]
+]
 
 
 def _outcome(s: Session, posts: list[Post]) -> Outcome:
     rows = s.execute(
-        select(Mention.platform_post_id, Mention.reason, Mention.tier, Mention.quota_at).where(
+        select(Mention.platform_post_id, Mention.decision, Mention.tier, Mention.quota_at).where(
             Mention.platform_post_id.in_([p.id for p in posts])
         )
     ).tuples()
     mentions = {
-        pid: (reason or "", tier, quota_at is not None) for pid, reason, tier, quota_at in rows
+        pid: (decision, tier, quota_at is not None) for pid, decision, tier, quota_at in rows
     }
     counters = {
         (key, start): used
@@ -206,12 +208,12 @@ def test_a_page_decides_every_mention_as_one_by_one(s: Session) -> None:
     for seed in range(PAGES):
         posts = _page(w, random.Random(seed))
         by_page, by_one = _both(s, posts, w.authors)
-        assert by_page[0] == by_one[0], f"seed {seed}: reasons differ"
+        assert by_page[0] == by_one[0], f"seed {seed}: decisions differ"
         assert by_page[1] == by_one[1], f"seed {seed}: counters differ"
         assert by_page[2] == by_one[2], f"seed {seed}: upsell or cool-down stamps differ"
         assert len(by_page[0]) == len(posts)
-        seen.update(reason for reason, _, _ in by_page[0].values())
-    assert set(seen) == set(DECISION_REASONS), f"not covered: {set(DECISION_REASONS) - set(seen)}"
+        seen.update(decision for decision, _, _ in by_page[0].values())
+    assert set(seen) == set(Decision), f"not covered: {set(Decision) - set(seen)}"
 
 
 def test_two_mentions_of_one_user_race_for_the_last_unit(s: Session) -> None:
@@ -231,4 +233,4 @@ def test_a_page_stores_only_the_posts_it_has_not_stored(s: Session) -> None:
     first = ingest(s, posts[:2], w.authors, BOT, RULES, now=NOW)
     again = ingest(s, posts, w.authors, BOT, RULES, now=NOW)
     assert (first.new, again.new, again.fetched) == (2, 1, 3)
-    assert again.reasons == Counter({"accepted": 1})
+    assert again.decisions == Counter({"accepted": 1})

@@ -25,6 +25,7 @@ from bot.platform.protocol import Author, Post
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import policies
+from bot.vocab import Decision
 
 LISTENERS = 8
 PAGES = 4
@@ -77,7 +78,9 @@ def test_concurrent_pages_never_pass_a_quota_nor_store_a_post_twice(
     distinct = {pid for listener in pages for page in listener for pid in page}
     with committed_db() as s:
         stored = s.scalar(select(func.count()).select_from(Mention))
-        accepted = Counter(s.scalars(select(Mention.author_id).where(Mention.reason == "accepted")))
+        accepted = Counter(
+            s.scalars(select(Mention.author_id).where(Mention.decision == "accepted"))
+        )
         hour = quotas.window_start(utcnow(), quotas.HOUR)
         rows = s.execute(
             select(RateCounter.key, RateCounter.used).where(
@@ -107,14 +110,14 @@ def test_a_page_that_read_a_counter_before_another_took_its_last_unit_decides_ag
                           used=limit - 1))  # fmt: skip
     first = Post(str(4 * 10**17), "@mentionbot mine?", author.platform_id)
     second = Post(str(4 * 10**17 + 1), "@mentionbot or mine?", author.platform_id)
-    seen: list[Counter[str]] = []
+    seen: list[Counter[Decision]] = []
 
     def listener_b() -> None:
         with committed_db.begin() as s:
-            seen.append(ingest(s, [second], authors, "1", RULES).reasons)
+            seen.append(ingest(s, [second], authors, "1", RULES).decisions)
 
     with committed_db.begin() as s:
-        assert ingest(s, [first], authors, "1", RULES).reasons == Counter({"accepted": 1})
+        assert ingest(s, [first], authors, "1", RULES).decisions == Counter({"accepted": 1})
         b = threading.Thread(target=listener_b)
         b.start()
         b.join(1.0)

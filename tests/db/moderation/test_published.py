@@ -19,7 +19,7 @@ from bot.replies.deps import ReplyDeps
 from bot.replies.post import post_reply
 from bot.replies.schema import Reply
 from bot.settings import Settings
-from bot.vocab import Reason, ReplyStatus
+from bot.vocab import ReplyStatus
 from models.llm_client import VLLMClient
 from tests.fixtures.factories.platform import bot_replies
 from tests.fixtures.factories.replies import approved_reply
@@ -57,7 +57,7 @@ def test_take_down_deletes_on_the_platform_and_records_why(
         assert reply is not None
         assert (reply.status, reply.reason, reply.detail, reply.decided_by) == (
             ReplyStatus.TAKEN_DOWN,
-            Reason.TAKEN_DOWN,
+            None,  # the status says it
             "factually wrong",
             "alice",
         )

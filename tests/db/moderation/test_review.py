@@ -20,7 +20,7 @@ from bot.moderation.schema import AuditEntry
 from bot.replies.claims import expire_reviews
 from bot.replies.schema import Reply, ReplyFlag
 from bot.subscribers.tiers import effective_tier
-from bot.vocab import BLOCKED, MentionStatus, Reason, ReplyStatus
+from bot.vocab import BLOCKED, Decision, MentionStatus, Reason, ReplyStatus
 from models.postprocess import ReplyPolicy
 from tests.fixtures.factories.mentions import new_author, user_of
 from tests.fixtures.factories.moderation import reviewer
@@ -119,7 +119,11 @@ def test_regenerate_requeues_the_mention_and_keeps_the_old_text(s: Session) -> N
     assert s.get(Reply, reply.id, populate_existing=True) is None
     mention = s.get(Mention, handoff.mention_id, populate_existing=True)
     assert mention is not None
-    assert (mention.status, mention.reason) == (MentionStatus.QUEUED, Reason.ACCEPTED)
+    assert (mention.status, mention.decision, mention.reason) == (
+        MentionStatus.QUEUED,
+        Decision.ACCEPTED,
+        None,
+    )
     assert mention.quota_at is not None  # the unit stays taken: the user is still answered
     assert _audit(s, reply.id) == [("alice", "regenerate", "a bad answer", None)]
 

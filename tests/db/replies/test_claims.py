@@ -63,11 +63,11 @@ def test_a_late_refund_goes_back_to_the_window_it_came_from(s: Session) -> None:
     after = datetime(2031, 3, 10, 11, 0, 1, tzinfo=UTC)
     gate(prem, now=before)
     early = gate.last_id
-    assert gate.reasons(prem, [after, after]) == ["accepted", "quota_hour"]
+    assert gate.decisions(prem, [after, after]) == ["accepted", "quota_hour"]
     assert refund_quota(s, early)
     uid = user_of(s, prem).id
     assert (units_used(s, uid, "hour", before), units_used(s, uid, "hour", after)) == (0, 1)
-    assert gate(prem, now=after).reason == "quota_hour"  # the new window is still full
+    assert gate(prem, now=after).decision == "quota_hour"  # the new window is still full
     assert units_used(s, uid, "day", after) == 1
 
 

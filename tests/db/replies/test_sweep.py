@@ -17,7 +17,7 @@ from bot.replies.schema import Reply
 from bot.replies.sweep import sweep
 from bot.settings import Settings
 from bot.subscribers import quotas
-from bot.vocab import MentionStatus, ReplyStatus
+from bot.vocab import MentionStatus, Reason, ReplyStatus
 from tests.fixtures.factories.mentions import add_mention
 from tests.fixtures.factories.replies import add_reply, approved_reply
 
@@ -66,7 +66,7 @@ def test_fail_mention_never_overrides_a_final_state(
     with db() as s:
         mention_id = s.scalar(select(Mention.id))
     assert mention_id is not None
-    fail_mention(db, mention_id, "llm_unavailable")
+    fail_mention(db, mention_id, Reason.LLM_REJECTED)
     with db() as s:
         assert s.get(Mention, mention_id).status == MentionStatus.ANSWERED
 

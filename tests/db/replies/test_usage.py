@@ -12,7 +12,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from bot.replies import usage
 from bot.replies.usage import Spent
-from bot.vocab import ReplyStatus
+from bot.vocab import Decision, ReplyStatus
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
 from tests.fixtures.factories.replies import add_reply, spent_reply
 
@@ -44,7 +44,7 @@ def _seed(s: Session) -> tuple[int, int]:
     # Day 2 starts at midnight UTC; alice was granted premium_plus in between.
     spent_reply(s, alice, DAY2, 1000, 100, tier="premium_plus", status=ReplyStatus.APPROVED)
     # An upsell is written without the model: no tokens, not a reply that spent generation.
-    upsell = add_mention(s, bob, tier="none", reason="upsell", received_at=DAY1)
+    upsell = add_mention(s, bob, tier="none", decision=Decision.UPSELL, received_at=DAY1)
     add_reply(s, upsell.id, "subscribe!", model="upsell", created_at=DAY1)
     return alice, bob
 

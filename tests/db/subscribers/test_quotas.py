@@ -42,12 +42,12 @@ def test_hour_window_rolls_over_to_a_fresh_count(s: Session) -> None:
     force_policy(s, "premium", replies_per_hour=2, replies_per_day=100)
     gate, prem = Gate(s), new_author("Premium")
     end = datetime(2031, 3, 10, 10, 59, 59, 500000, UTC)
-    assert gate.reasons(prem, [end, end, end]) == ["accepted", "accepted", "quota_hour"]
+    assert gate.decisions(prem, [end, end, end]) == ["accepted", "accepted", "quota_hour"]
     uid = user_of(s, prem).id
     assert (units_used(s, uid, "hour", end), units_used(s, uid, "day", end)) == (2, 2)
     start = datetime(2031, 3, 10, 11, tzinfo=UTC)
     assert units_used(s, uid, "hour", start) == 0
-    assert gate.reasons(prem, [start, start, start]) == ["accepted", "accepted", "quota_hour"]
+    assert gate.decisions(prem, [start, start, start]) == ["accepted", "accepted", "quota_hour"]
     assert (units_used(s, uid, "hour", start), units_used(s, uid, "hour", end)) == (2, 2)
     assert units_used(s, uid, "day", start) == 4
 
@@ -56,7 +56,7 @@ def test_day_window_rolls_over_and_quota_day_gives_the_hour_unit_back(s: Session
     force_policy(s, "premium", replies_per_hour=100, replies_per_day=2)
     gate, prem = Gate(s), new_author("Premium")
     end = datetime(2031, 3, 10, 23, 59, 59, tzinfo=UTC)
-    assert gate.reasons(prem, [end - timedelta(hours=3), end, end]) == [
+    assert gate.decisions(prem, [end - timedelta(hours=3), end, end]) == [
         "accepted",
         "accepted",
         "quota_day",
@@ -66,7 +66,7 @@ def test_day_window_rolls_over_and_quota_day_gives_the_hour_unit_back(s: Session
     assert units_used(s, uid, "hour", end) == 1  # the refused mention's hour unit went back
     midnight = datetime(2031, 3, 11, tzinfo=UTC)
     assert units_used(s, uid, "day", midnight) == 0
-    assert gate.reasons(prem, [midnight] * 3) == ["accepted", "accepted", "quota_day"]
+    assert gate.decisions(prem, [midnight] * 3) == ["accepted", "accepted", "quota_day"]
     assert (units_used(s, uid, "day", midnight), units_used(s, uid, "hour", midnight)) == (2, 2)
 
 

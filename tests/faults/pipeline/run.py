@@ -131,14 +131,17 @@ def settled(db: sessionmaker[Session], expected: int) -> bool:
 
 
 def reasons(db: sessionmaker[Session]) -> dict[str, int]:
-    """Mention outcomes as status:reason counts."""
+    """Mention outcomes as status:reason counts (the listener's decision where no reason)."""
     with db() as s:
         rows = s.execute(
-            select(Mention.status, Mention.reason, func.count()).group_by(
-                Mention.status, Mention.reason
+            select(Mention.status, Mention.decision, Mention.reason, func.count()).group_by(
+                Mention.status, Mention.decision, Mention.reason
             )
         ).tuples()
-        return {f"{status}:{reason}": int(n) for status, reason, n in rows}
+        found: Counter[str] = Counter()
+        for status, decision, reason, n in rows:
+            found[f"{status}:{reason or decision}"] += int(n)
+        return dict(found)
 
 
 def bot_posts_by_target(url: str) -> Counter[str]:
