@@ -17,6 +17,8 @@ from prometheus_client import REGISTRY, Counter, Gauge, Histogram
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
+from bot.vocab import Reason
+
 DECISIONS = Counter("mentionbot_decisions_total", "Mentions decided, by reason code.", ["reason"])
 MENTIONS_FETCHED = Counter(
     "mentionbot_mentions_fetched_total",
@@ -71,7 +73,7 @@ HEARTBEAT = Gauge(
 Health = tuple[bool, dict[str, Any]]
 
 
-def failed(kind: str, reason: str) -> None:
+def failed(kind: str, reason: Reason) -> None:
     """A mention or a reply ended failed (bot/replies/claims.py, its one failure path)."""
     FAILURES.labels(kind=kind, reason=reason).inc()
     if kind == "reply":

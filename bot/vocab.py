@@ -8,7 +8,7 @@ value read back compares equal to its member. Nothing else in bot/ spells these 
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Final
+from typing import Final, TypeAlias
 
 
 class MentionStatus(StrEnum):
@@ -50,8 +50,16 @@ class Tier(StrEnum):
     PREMIUM_PLUS = "premium_plus"
 
 
-# The effective tier of a user an operator blocked: not a tier anyone can be granted.
-BLOCKED: Final = "blocked"
+class Blocked(StrEnum):
+    """The effective tier of a user an operator blocked: not a Tier, so nobody is granted it."""
+
+    BLOCKED = "blocked"
+
+
+BLOCKED: Final = Blocked.BLOCKED
+# The tier a user is treated as (decide(), a mention's `tier`, the listings): their Tier, or
+# BLOCKED.
+EffectiveTier: TypeAlias = Tier | Blocked
 
 
 class Moderation(StrEnum):
@@ -187,6 +195,11 @@ class AuditAction(StrEnum):
 
 class UnknownTierError(ValueError):
     """A tier name that is not one of Tier (never silently treated as another tier)."""
+
+
+def as_effective_tier(value: str) -> EffectiveTier:
+    """A stored effective tier as its member (BLOCKED, or a Tier)."""
+    return BLOCKED if value == BLOCKED else Tier(value)
 
 
 def parse_tier(name: str) -> Tier:

@@ -55,7 +55,7 @@ def come_back(task: Task, countdown: float) -> None:
 
 
 def _run(
-    task: Task, call: Callable[[], _T], event: str, give_up: Callable[[str, str], None]
+    task: Task, call: Callable[[], _T], event: str, give_up: Callable[[Reason, str], None]
 ) -> _T | None:
     """Run one service call; a transient failure retries, and the last failure ends the item
     through `give_up(reason, detail)` (retries_exhausted, or internal_error for a bug)."""

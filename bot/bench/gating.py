@@ -46,7 +46,7 @@ from bot.platform.snowflake import snowflake_at
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy, policies, policy_for
-from bot.vocab import Decision
+from bot.vocab import Decision, EffectiveTier, Tier
 
 BOT_USER_ID = "1"
 TARGET_DECISIONS_PER_S = 2000
@@ -202,11 +202,11 @@ def _percentile(ordered: list[float], q: float) -> float:
     return ordered[max(0, math.ceil(q * len(ordered)) - 1)]
 
 
-def check_quotas(engine: Engine, tier_policies: dict[str, Policy]) -> tuple[int, int]:
+def check_quotas(engine: Engine, tier_policies: dict[Tier, Policy]) -> tuple[int, int]:
     """(over_quota, counter_mismatch), from the stored mentions and counters."""
     windows = (("hour", quotas.HOUR), ("day", quotas.DAY))
     accepted: Counter[tuple[int, str, datetime]] = Counter()
-    tier_of: dict[int, str] = {}
+    tier_of: dict[int, EffectiveTier] = {}
     with Session(engine) as s:
         rows = s.execute(
             select(Mention.author_id, Mention.tier, Mention.quota_at).where(
@@ -216,7 +216,7 @@ def check_quotas(engine: Engine, tier_policies: dict[str, Policy]) -> tuple[int,
         for author_id, tier, quota_at in rows:
             if quota_at is None:  # holds no unit: the seeded history
                 continue
-            tier_of[author_id] = tier or "none"
+            tier_of[author_id] = tier or Tier.NONE
             for name, window_s in windows:
                 start = quotas.window_start(quota_at, window_s)
                 accepted[(author_id, name, start)] += 1

@@ -31,6 +31,7 @@ from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
 from bot.settings import Settings
 from bot.subscribers.tiers import Policy, policies
+from bot.vocab import Tier
 from models.llm_client import VLLMClient
 from models.prompt import load_persona
 
@@ -64,7 +65,7 @@ class Run:
     cluster: Cluster
     sessions: SessionFactory
     deps: list[ReplyDeps]
-    policies: dict[str, Policy]
+    policies: dict[Tier, Policy]
     engine_pids: list[int]
     db_name: str
     progress: Progress

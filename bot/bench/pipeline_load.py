@@ -26,10 +26,11 @@ from bot.replies.claims import ClaimedMention
 from bot.replies.deps import ReplyDeps
 from bot.replies.schema import Reply
 from bot.subscribers.tiers import Policy
+from bot.vocab import Tier
 
 # X's subscription_type for each tier the bench sends from: both answered, both post-moderated
 # (the reply is posted at once, reviewed after).
-SUBSCRIPTION = {"premium_plus": "PremiumPlus", "premium": "Premium"}
+SUBSCRIPTION = {Tier.PREMIUM_PLUS: "PremiumPlus", Tier.PREMIUM: "Premium"}
 # Under the premium tier's 10 replies an hour (and premium_plus's 50): none is refused.
 MENTIONS_PER_AUTHOR = 5
 # X's mentions timeline reaches back this many posts (docs/design.md; the sandbox does the same).
@@ -44,7 +45,7 @@ class Planned:
     index: int
     author_id: str
     username: str
-    tier: str
+    tier: Tier
     text: str
     threaded: bool
 
@@ -53,13 +54,13 @@ class Planned:
         return f"@{PARENT_AUTHOR[1]} {self.text}" if self.threaded else self.text
 
 
-DEFAULT_TIERS = ("premium_plus", "premium", "premium")
+DEFAULT_TIERS = (Tier.PREMIUM_PLUS, Tier.PREMIUM, Tier.PREMIUM)
 # Under overload, the paying tiers as a busy account sees them (bench gating's mix): one
 # mention in ten from premium_plus. Served first, they must not wait for the other nine.
-OVERLOAD_TIERS = ("premium_plus", *("premium",) * 9)
+OVERLOAD_TIERS = (Tier.PREMIUM_PLUS, *(Tier.PREMIUM,) * 9)
 
 
-def plan(count: int, phase: int, tiers: Sequence[str] = DEFAULT_TIERS) -> list[Planned]:
+def plan(count: int, phase: int, tiers: Sequence[Tier] = DEFAULT_TIERS) -> list[Planned]:
     """`count` mentions for one phase: the bench's questions in turn, every other one a reply
     to a thread, the tiers in turn, each author (new to this phase) under its hourly quota."""
     out = []
@@ -140,7 +141,7 @@ def prompts(
     deps: ReplyDeps,
     mentions: Sequence[Planned],
     parents: Sequence[str],
-    policies: dict[str, Policy],
+    policies: dict[Tier, Policy],
 ) -> list[list[dict[str, str]]]:
     """Each mention's chat messages, built by the generate worker's own prompt builder (its
     thread read from the sandbox, as the worker reads it)."""
@@ -157,7 +158,7 @@ def bare_round(
     deps: Sequence[ReplyDeps],
     mentions: Sequence[Planned],
     messages: Sequence[list[dict[str, str]]],
-    policies: dict[str, Policy],
+    policies: dict[Tier, Policy],
     concurrency: int,
     on_done: Callable[[], None] = lambda: None,
 ) -> tuple[float, int]:

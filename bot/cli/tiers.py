@@ -19,11 +19,9 @@ if TYPE_CHECKING:
 app = typer.Typer(help="Tier policies: who is answered, how often, how.", no_args_is_help=True)
 
 
-def _ordered(found: dict[str, Policy]) -> list[Policy]:
-    """Highest tier first, then any tier this code does not know."""
-    names = [t.value for t in Tier]
-    known = [found[t] for t in reversed(names) if t in found]
-    return known + [p for t, p in sorted(found.items()) if t not in names]
+def _ordered(found: dict[Tier, Policy]) -> list[Policy]:
+    """Highest tier first."""
+    return [found[t] for t in reversed(Tier) if t in found]
 
 
 def _policies_table(rows: list[Policy]) -> Table:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
@@ -15,7 +16,7 @@ from bot.platform.protocol import Author, Post
 from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.subscribers.tiers import Policy, effective_tier, policy_for
-from bot.vocab import BLOCKED, Decision, MentionStatus
+from bot.vocab import BLOCKED, Decision, EffectiveTier, MentionStatus, Tier
 
 # Far above anything X accepts (280 weighted, 25k for long posts): input this size is hostile.
 MAX_MENTION_CHARS = 25_000
@@ -55,7 +56,7 @@ class Verdict:
     was decided under, and what the decision gives it (a priority, the upsell, a quota unit)."""
 
     decision: Decision
-    tier: str | None = None
+    tier: EffectiveTier | None = None
     priority: int | None = None
     upsell_text: str | None = None
     quota_taken: bool = False
@@ -77,11 +78,11 @@ class Facts(Protocol):
 
     def chain_answered(self, root: str) -> bool: ...
     def root_stored(self, root: str) -> bool: ...
-    def tier(self, user_id: int) -> str: ...
+    def tier(self, user_id: int) -> EffectiveTier: ...
     def looping(self, post: Post, user_id: int, rules: GatingRules) -> bool: ...
     def claim_upsell(self, user_id: int, policy: Policy) -> bool: ...
     def answered_in(self, conversation_id: str) -> int: ...
-    def token_budget_spent(self, tier: str, budget: int) -> bool: ...
+    def token_budget_spent(self, tier: Tier, budget: int) -> bool: ...
     def take_quota(self, user_id: int, policy: Policy) -> str | None: ...
 
 
@@ -92,7 +93,7 @@ def decide(
     user: PlatformUser | None,
     bot_user_id: str,
     rules: GatingRules,
-    tier_policies: dict[str, Policy],
+    tier_policies: Mapping[Tier, Policy],
     now: datetime,
 ) -> Verdict:
     """Decide one mention inside the caller's transaction, asking the database as it goes."""
@@ -108,7 +109,7 @@ def decide_with(
     user: int | None,
     bot_user_id: str,
     rules: GatingRules,
-    tier_policies: dict[str, Policy],
+    tier_policies: Mapping[Tier, Policy],
 ) -> Verdict:
     """The rules, cheapest checks first; the first that applies gives the decision."""
     refused = _refused_post(facts, post, bot_user_id)
@@ -120,7 +121,9 @@ def decide_with(
     if refused is not None:
         return Verdict(refused)
     tier = facts.tier(user)
-    refused = _refused_author(facts, post, user, tier, rules)
+    if tier is BLOCKED:
+        return Verdict(Decision.BLOCKED, tier=tier)
+    refused = _refused_author(facts, post, user, rules)
     if refused is not None:
         return Verdict(refused, tier=tier)
     return _by_policy(facts, post, user, tier, rules, policy_for(tier_policies, tier))
@@ -149,12 +152,8 @@ def _refused_text(post: Post) -> Decision | None:
     return None
 
 
-def _refused_author(
-    facts: Facts, post: Post, user: int, tier: str, rules: GatingRules
-) -> Decision | None:
-    """An author the bot does not answer now: blocked, mass-tagging, or looping."""
-    if tier == BLOCKED:
-        return Decision.BLOCKED
+def _refused_author(facts: Facts, post: Post, user: int, rules: GatingRules) -> Decision | None:
+    """An author the bot does not answer now: mass-tagging, or looping."""
     if len(_HANDLE.findall(written_text(post))) > rules.spam_max_mentions:
         return Decision.SPAM
     if facts.looping(post, user, rules):
@@ -163,7 +162,7 @@ def _refused_author(
 
 
 def _by_policy(
-    facts: Facts, post: Post, user: int, tier: str, rules: GatingRules, policy: Policy
+    facts: Facts, post: Post, user: int, tier: Tier, rules: GatingRules, policy: Policy
 ) -> Verdict:
     """What the author's tier gives them: an answer within the thread cap, the token budget
     and their quota, or (a tier the model does not answer) the upsell now and then."""
@@ -223,7 +222,7 @@ class SessionFacts:
             raise LookupError(f"platform user {user_id} is not stored")
         return user
 
-    def tier(self, user_id: int) -> str:
+    def tier(self, user_id: int) -> EffectiveTier:
         return effective_tier(self.session, self._user(user_id), self.now)
 
     def looping(self, post: Post, user_id: int, rules: GatingRules) -> bool:
@@ -272,7 +271,7 @@ class SessionFacts:
         )
         return int(count or 0)
 
-    def token_budget_spent(self, tier: str, budget: int) -> bool:
+    def token_budget_spent(self, tier: Tier, budget: int) -> bool:
         return quotas.token_budget_spent(self.session, tier, budget, self.now)
 
     def take_quota(self, user_id: int, policy: Policy) -> str | None:

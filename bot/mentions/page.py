@@ -22,7 +22,7 @@ lose the race again and again.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -34,7 +34,7 @@ from bot.mentions.schema import Mention
 from bot.platform.protocol import Post
 from bot.subscribers import quotas
 from bot.subscribers.tiers import Policy, active_overrides, resolve_tier
-from bot.vocab import MentionStatus
+from bot.vocab import EffectiveTier, MentionStatus, Tier
 
 
 @dataclass
@@ -62,7 +62,7 @@ class PageFacts:
         session: Session,
         posts: Sequence[Post],
         users: dict[int, PageUser],
-        tier_policies: dict[str, Policy],
+        tier_policies: Mapping[Tier, Policy],
         now: datetime,
         *,
         lock: bool = False,
@@ -106,7 +106,7 @@ class PageFacts:
     def root_stored(self, root: str) -> bool:
         return root in self._stored_roots
 
-    def tier(self, user_id: int) -> str:
+    def tier(self, user_id: int) -> EffectiveTier:
         return self._tiers[user_id]
 
     def looping(self, post: Post, user_id: int, rules: GatingRules) -> bool:
@@ -134,7 +134,7 @@ class PageFacts:
     def answered_in(self, conversation_id: str) -> int:
         return self._taken_on[conversation_id]
 
-    def token_budget_spent(self, tier: str, budget: int) -> bool:
+    def token_budget_spent(self, tier: Tier, budget: int) -> bool:
         return budget > 0 and self._tier_tokens.get(quotas.tier_tokens_key(tier), 0) >= budget
 
     def take_quota(self, user_id: int, policy: Policy) -> str | None:

@@ -5,10 +5,26 @@ from __future__ import annotations
 from datetime import datetime
 
 from sqlalchemy import BigInteger, ForeignKey, Integer, String, Text, func
+from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
 
 from bot.db.base import Base, enum_column
-from bot.vocab import Decision, MentionStatus, Reason
+from bot.vocab import Decision, EffectiveTier, MentionStatus, Reason, as_effective_tier
+
+
+class EffectiveTierColumn(TypeDecorator[EffectiveTier]):
+    """An effective tier stored by value as VARCHAR(20): a Tier, or BLOCKED (which is not a
+    Tier, so the column has no CHECK of Tier's values)."""
+
+    impl = String(20)
+    cache_ok = True
+
+    def process_bind_param(self, value: str | None, dialect: Dialect) -> str | None:
+        return None if value is None else str(value)
+
+    def process_result_value(self, value: str | None, dialect: Dialect) -> EffectiveTier | None:
+        return None if value is None else as_effective_tier(value)
 
 
 class PlatformUser(Base):
@@ -56,7 +72,7 @@ class Mention(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     attempts: Mapped[int] = mapped_column(Integer, server_default="0")
     # The author's effective tier when the mention was decided, and what it was given.
-    tier: Mapped[str | None] = mapped_column(String(20))
+    tier: Mapped[EffectiveTier | None] = mapped_column(EffectiveTierColumn())
     priority: Mapped[int | None] = mapped_column(Integer)
     # When a quota unit was taken (None: none taken, or given back): finds its windows.
     quota_at: Mapped[datetime | None]

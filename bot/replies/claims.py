@@ -19,7 +19,7 @@ from bot import metrics
 from bot.mentions.schema import Mention
 from bot.replies.schema import Reply
 from bot.subscribers import quotas
-from bot.vocab import MentionStatus, Reason, ReplyStatus
+from bot.vocab import EffectiveTier, MentionStatus, Reason, ReplyStatus
 
 log = structlog.get_logger(__name__)
 
@@ -33,7 +33,7 @@ class ClaimedMention:
     text: str
     in_reply_to: str | None
     author_row: int
-    tier: str | None
+    tier: EffectiveTier | None
     quoted: str | None = None  # the post a quote post quotes
 
 
@@ -51,11 +51,11 @@ class Flight:
     """Where rows of one table wait for their task, where a task holds them, where they fail."""
 
     table: Any  # Mention or Reply
-    waiting: str  # queued, approved
+    waiting: MentionStatus | ReplyStatus  # queued, approved
     waiting_since: Any  # the column stamped when it (last) started waiting
-    running: str  # generating, posting
+    running: MentionStatus | ReplyStatus  # generating, posting
     running_since: Any
-    failed: str
+    failed: MentionStatus | ReplyStatus
     failed_event: str  # the log event of a failure, with the row's id as `<kind>_id`
     kind: str
     mention_id: Any  # the column that names the mention whose quota unit a failure returns
@@ -150,7 +150,7 @@ def answer_mention(s: Session, mention_id: int, now: datetime) -> None:
     )
 
 
-def fail_mention(s: Session, mention_id: int, reason: str, detail: str, now: datetime) -> bool:
+def fail_mention(s: Session, mention_id: int, reason: Reason, detail: str, now: datetime) -> bool:
     """queued | generating → failed, the quota unit given back; False if already final."""
     return _fail(s, MENTIONS, mention_id, reason, detail, now)
 
@@ -183,7 +183,7 @@ def release_reply(
     s: Session,
     reply_id: int,
     now: datetime,
-    reason: str | None = None,
+    reason: Reason | None = None,
     *,
     wait_until: datetime | None = None,
     attempt_counts: bool = True,
@@ -208,7 +208,7 @@ def release_reply(
 
 
 def mark_waiting(
-    s: Session, reply_id: int, reason: str, wait_until: datetime | None = None
+    s: Session, reply_id: int, reason: Reason, wait_until: datetime | None = None
 ) -> None:
     """An approved reply waits (for the posting switch, a known reset) without a claim."""
     s.execute(
@@ -230,12 +230,14 @@ def mark_posted(s: Session, reply_id: int, post_id: str, how: Reason | None, now
         metrics.POSTS.labels(outcome=how or ReplyStatus.POSTED).inc()
 
 
-def fail_reply(s: Session, reply_id: int, reason: str, detail: str, now: datetime) -> bool:
+def fail_reply(s: Session, reply_id: int, reason: Reason, detail: str, now: datetime) -> bool:
     """approved | posting → post_failed, the quota unit given back; False if posted meanwhile."""
     return _fail(s, REPLIES, reply_id, reason, detail, now)
 
 
-def end(s: Session, flight: Flight, row_id: int, reason: str, detail: str, now: datetime) -> bool:
+def end(
+    s: Session, flight: Flight, row_id: int, reason: Reason, detail: str, now: datetime
+) -> bool:
     """End an in-flight (or waiting) mention or reply with a reason, the quota unit back."""
     return _fail(s, flight, row_id, reason, detail, now)
 
@@ -244,7 +246,7 @@ def _fail(
     s: Session,
     flight: Flight,
     row_id: int,
-    reason: str,
+    reason: Reason,
     detail: str,
     now: datetime,
 ) -> bool:

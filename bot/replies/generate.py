@@ -34,7 +34,7 @@ log = structlog.get_logger(__name__)
 _REJECTED = {"empty": Reason.EMPTY_OUTPUT, "refusal": Reason.REFUSAL}
 
 
-def fail(deps: ReplyDeps, mention_id: int, reason: str, detail: str = "") -> None:
+def fail(deps: ReplyDeps, mention_id: int, reason: Reason, detail: str = "") -> None:
     """End a mention as failed with a reason (quota given back), unless it is final already."""
     with transaction(deps.sessions) as s:
         claims.fail_mention(s, mention_id, reason, detail, utcnow())

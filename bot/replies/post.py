@@ -75,7 +75,7 @@ def post_budget_left(s: Session, settings: Settings, bot_user_id: str, now: date
     )
 
 
-def fail(deps: ReplyDeps, reply_id: int, reason: str, detail: str = "") -> None:
+def fail(deps: ReplyDeps, reply_id: int, reason: Reason, detail: str = "") -> None:
     """End a reply as post_failed with a reason (quota given back), unless posted meanwhile."""
     with transaction(deps.sessions) as s:
         claims.fail_reply(s, reply_id, reason, detail, utcnow())

@@ -18,6 +18,7 @@ from sqlalchemy.orm import Session
 
 from bot.db.base import UTCDateTime
 from bot.subscribers.schema import RateCounter
+from bot.vocab import Tier
 
 HOUR = 3600
 DAY = 86400
@@ -199,12 +200,12 @@ def add(session: Session, key: str, window_s: int, n: int, now: datetime) -> Non
     session.execute(_ADD, {"key": key, "start": start, "n": n, "top": _COUNT_MAX})
 
 
-def tier_tokens_key(tier: str) -> str:
+def tier_tokens_key(tier: Tier) -> str:
     """The counter key of the tokens a tier spent (its daily token budget)."""
     return f"tier:{tier}:tokens"
 
 
-def tier_tokens_used(session: Session, tier: str, now: datetime) -> int:
+def tier_tokens_used(session: Session, tier: Tier, now: datetime) -> int:
     """Tokens the tier spent today (UTC), read from the database, never the identity map."""
     value = session.scalar(
         select(RateCounter.used).where(
@@ -215,12 +216,12 @@ def tier_tokens_used(session: Session, tier: str, now: datetime) -> int:
     return int(value or 0)
 
 
-def token_budget_spent(session: Session, tier: str, budget: int, now: datetime) -> bool:
+def token_budget_spent(session: Session, tier: Tier, budget: int, now: datetime) -> bool:
     """Whether a tier with a daily token budget has spent it today (0: no budget, no query)."""
     return budget > 0 and tier_tokens_used(session, tier, now) >= budget
 
 
-def add_tier_tokens(session: Session, tier: str, tokens: int, now: datetime) -> None:
+def add_tier_tokens(session: Session, tier: Tier, tokens: int, now: datetime) -> None:
     """Count a generation's tokens against its tier's day (one atomic upsert)."""
     if tokens > 0:
         add(session, tier_tokens_key(tier), DAY, tokens, now)

@@ -307,7 +307,7 @@ def detail_of(session: Session, user: PlatformUser, now: datetime) -> Subscriber
     mentions = session.scalar(select(_mentions_count()).where(PlatformUser.id == user.id)) or 0
     tier = effective_tier(session, user, now)
     sub = _subscriber(user, tier, active_override(session, user.id, now), mentions)
-    policy = policies(session).get(tier)  # None when blocked
+    policy = policies(session).get(tier) if isinstance(tier, Tier) else None  # blocked
     quota = []
     for window, window_s, limit in (
         ("hour", quotas.HOUR, policy.replies_per_hour if policy else None),

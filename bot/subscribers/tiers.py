@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -13,7 +13,15 @@ from sqlalchemy.orm import Session
 
 from bot.db.base import utcnow
 from bot.subscribers.schema import TierOverride, TierPolicy
-from bot.vocab import BLOCKED, Moderation, OverrideAction, Tier, UnknownTierError, parse_tier
+from bot.vocab import (
+    BLOCKED,
+    EffectiveTier,
+    Moderation,
+    OverrideAction,
+    Tier,
+    UnknownTierError,
+    parse_tier,
+)
 from models.xlength import MAX_WEIGHTED_LENGTH, fits
 
 log = structlog.get_logger(__name__)
@@ -82,12 +90,14 @@ def active_overrides(
     return {row.user_id: row for row in rows}  # ascending ids: the newest one wins
 
 
-def effective_tier(session: Session, user: TieredUser, now: datetime | None = None) -> str:
+def effective_tier(
+    session: Session, user: TieredUser, now: datetime | None = None
+) -> EffectiveTier:
     """An active override's tier (or BLOCKED), else the platform's."""
     return resolve_tier(active_override(session, user.id, now or utcnow()), user.subscription_type)
 
 
-def resolve_tier(override: TierOverride | None, subscription_type: str | None) -> str:
+def resolve_tier(override: TierOverride | None, subscription_type: str | None) -> EffectiveTier:
     """The tier an override in force gives (or BLOCKED), else the one X's value gives."""
     if override is not None:
         if override.action == OverrideAction.BLOCK:
@@ -100,20 +110,20 @@ def resolve_tier(override: TierOverride | None, subscription_type: str | None) -
 class Policy:
     """A tier's policy, detached from the session."""
 
-    tier: str
+    tier: Tier
     answered: bool
     replies_per_hour: int
     replies_per_day: int
     max_output_tokens: int
     priority: int
-    moderation: str
+    moderation: Moderation
     upsell_text: str | None
     upsell_every_days: int
     # Prompt + completion tokens per UTC day for the whole tier; 0: no budget.
     daily_token_budget: int = 0
 
 
-def policies(session: Session) -> dict[str, Policy]:
+def policies(session: Session) -> dict[Tier, Policy]:
     """Every tier's policy."""
     return {
         p.tier: Policy(
@@ -132,9 +142,10 @@ def policies(session: Session) -> dict[str, Policy]:
     }
 
 
-def policy_for(tier_policies: dict[str, Policy], tier: str | None) -> Policy:
-    """The policy of `tier`; a tier without one is an error, never another tier's policy."""
-    policy = tier_policies.get(tier or "")
+def policy_for(tier_policies: Mapping[Tier, Policy], tier: EffectiveTier | None) -> Policy:
+    """The policy of `tier`; a tier without one (or BLOCKED) is an error, never another
+    tier's policy."""
+    policy = tier_policies.get(tier) if isinstance(tier, Tier) else None
     if policy is None:
         raise UnknownTierError(
             f"no policy for tier {tier!r} (known: {', '.join(sorted(tier_policies))}); "
@@ -268,4 +279,4 @@ def set_policy(session: Session, tier: str, **changes: object) -> Policy:
     row.updated_at = utcnow()
     session.flush()
     log.info("tiers.policy_set", tier=tier, fields=sorted(checked))
-    return policies(session)[known.value]
+    return policies(session)[known]

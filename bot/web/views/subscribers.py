@@ -13,7 +13,7 @@ from bot.errors import OperatorError
 from bot.moderation import audit, notes, users
 from bot.subscribers import overrides, service
 from bot.subscribers.tiers import policies, set_policy
-from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError
+from bot.vocab import AuditAction, Moderation, OverrideAction, Tier, UnknownTierError, parse_tier
 from bot.web.auth import Admin, Me
 from bot.web.deps import Db, back, committed, outcome, page
 
@@ -128,7 +128,7 @@ def add_note(
 def tiers_page(request: Request, me: Me, s: Db) -> Response:
     """Every tier's policy; admins can change them."""
     found = policies(s)
-    ordered = [found[t.value] for t in reversed(Tier) if t.value in found]
+    ordered = [found[t] for t in reversed(Tier) if t in found]
     return page(request, "tiers.html", policies=ordered, modes=list(Moderation))
 
 
@@ -155,7 +155,7 @@ async def set_tier(request: Request, tier: str, admin: Admin, s: Db) -> Response
         upsell = str(form.get("upsell_text", "")).strip()
         changes["upsell_text"] = upsell or None
         with committed(s):
-            before = policies(s).get(tier)
+            before = policies(s).get(parse_tier(tier))
             after = set_policy(s, tier, **changes)
             audit.record(
                 s,

@@ -21,7 +21,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.protocol import Post
 from bot.subscribers import quotas, tiers
 from bot.subscribers.schema import TierOverride
-from bot.vocab import Decision, MentionStatus, OverrideAction
+from bot.vocab import Decision, MentionStatus, OverrideAction, Tier
 from tests.fixtures.factories.mentions import BOT, NOW, Gate, new_author, new_post_id, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_total, units_used
 
@@ -261,10 +261,10 @@ def test_a_tier_out_of_tokens_is_ignored_and_takes_no_quota_unit(s: Session) -> 
     force_policy(s, "premium", daily_token_budget=1000)
     gate, prem = Gate(s), new_author("Premium")
     uid = user_of(s, prem).id
-    quotas.add_tier_tokens(s, "premium", 999, NOW)
+    quotas.add_tier_tokens(s, Tier.PREMIUM, 999, NOW)
     assert gate(prem).decision == "accepted"  # one token left is not spent
     assert units_used(s, uid, "hour", NOW) == 1
-    quotas.add_tier_tokens(s, "premium", 1, NOW)
+    quotas.add_tier_tokens(s, Tier.PREMIUM, 1, NOW)
     out = gate(prem)
     assert (out.accepted, out.decision, out.tier, out.quota_taken) == (
         False,

@@ -19,7 +19,7 @@ from bot.platform.protocol import Post
 from bot.replies.claims import refund_quota
 from bot.replies.schema import Reply
 from bot.subscribers import quotas, tiers
-from bot.vocab import Decision, MentionStatus, OverrideAction
+from bot.vocab import Decision, MentionStatus, OverrideAction, Tier
 from tests.fixtures.factories.mentions import BOT, new_author, new_post_id, new_posts, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_total
 
@@ -41,7 +41,7 @@ def test_every_decision_is_produced_and_recorded(s: Session) -> None:
     force_policy(s, "premium_plus", replies_per_hour=100, replies_per_day=1)
     # basic: answered, with a daily token budget already spent today (token_budget).
     force_policy(s, "basic", answered=True, daily_token_budget=500)
-    quotas.add_tier_tokens(s, "basic", 500, utcnow())
+    quotas.add_tier_tokens(s, Tier.BASIC, 500, utcnow())
     spender = new_author("Basic")
     prem, plus, free = new_author("Premium"), new_author("PremiumPlus"), new_author(None, "freebie")
     blocked, spammer, looper = new_author("Premium"), new_author("Premium"), new_author("Premium")
@@ -120,7 +120,7 @@ def test_every_decision_is_produced_and_recorded(s: Session) -> None:
     assert "freebie" in upsell.text and upsell.model == "upsell"
     # The upsell post goes out at its tier's priority, like every other send.
     tier = s.scalar(select(Mention.tier).where(Mention.id == upsell.mention_id))
-    assert tier is not None
+    assert isinstance(tier, Tier)
     assert result.upsell_priorities == {upsell.id: tiers.policies(s)[tier].priority}
     # Counted in metrics, once per recorded decision.
     counts = {r: sum(1 for _, e in expected if e == r) for r in Decision}

@@ -31,7 +31,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.platform.protocol import Author, Post
 from bot.subscribers import quotas, tiers
 from bot.subscribers.schema import RateCounter
-from bot.vocab import Decision, MentionStatus, OverrideAction
+from bot.vocab import Decision, EffectiveTier, MentionStatus, OverrideAction, Tier
 from tests.fixtures.factories.mentions import BOT, NOW, add_mention, new_author, new_post_id
 from tests.fixtures.factories.subscribers import force_policy
 
@@ -71,7 +71,7 @@ def _world(s: Session) -> World:
     force_policy(s, "premium", replies_per_hour=3, replies_per_day=5)
     # basic is answered here, with its day's token budget spent.
     force_policy(s, "basic", answered=True, daily_token_budget=100)
-    quotas.add_tier_tokens(s, "basic", 100, NOW)
+    quotas.add_tier_tokens(s, Tier.BASIC, 100, NOW)
     w.add(s, "premium", "Premium", 6)
     w.add(s, "plus", "PremiumPlus", 2)
     w.add(s, "basic", "Basic", 2)
@@ -148,7 +148,9 @@ def _post(w: World, rng: random.Random, author_id: str, earlier: list[Post]) -> 
 
 
 Outcome = tuple[
-    dict[str, tuple[Decision, str | None, bool]], dict[tuple[str, Any], int], dict[str, Any]
+    dict[str, tuple[Decision, EffectiveTier | None, bool]],
+    dict[tuple[str, Any], int],
+    dict[str, Any],
 ]
 
 

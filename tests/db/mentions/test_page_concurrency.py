@@ -25,7 +25,7 @@ from bot.platform.protocol import Author, Post
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import policies
-from bot.vocab import Decision
+from bot.vocab import Decision, Tier
 
 LISTENERS = 8
 PAGES = 4
@@ -41,7 +41,7 @@ def test_concurrent_pages_never_pass_a_quota_nor_store_a_post_twice(
         f"88{i}": Author(f"88{i}", f"racer{i}", subscription_type="Premium") for i in range(USERS)
     }
     with committed_db.begin() as s:
-        limit = policies(s)["premium"].replies_per_hour
+        limit = policies(s)[Tier.PREMIUM].replies_per_hour
         upsert_authors(s, list(authors.values()))  # seen before: the pages lock no row
     ids = itertools.count(3 * 10**17)
     # Listener k's page j shares its first half with listener k+1's page j.
@@ -103,7 +103,7 @@ def test_a_page_that_read_a_counter_before_another_took_its_last_unit_decides_ag
     author = Author("8901", "last_unit", subscription_type="Premium")
     authors = {author.platform_id: author}
     with committed_db.begin() as s:
-        limit = policies(s)["premium"].replies_per_hour
+        limit = policies(s)[Tier.PREMIUM].replies_per_hour
         user = upsert_authors(s, [author])[author.platform_id].id
         key = quotas.user_key(user, "hour")
         s.add(RateCounter(key=key, window_start=quotas.window_start(utcnow(), quotas.HOUR),

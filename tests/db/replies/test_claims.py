@@ -16,7 +16,7 @@ from bot.mentions.schema import Mention
 from bot.replies import claims
 from bot.replies.claims import refund_quota
 from bot.replies.schema import Reply
-from bot.vocab import MentionStatus, ReplyStatus
+from bot.vocab import MentionStatus, Reason, ReplyStatus
 from tests.fixtures.factories.mentions import NOW, Gate, new_author, user_of
 from tests.fixtures.factories.subscribers import force_policy, units_used
 
@@ -28,12 +28,14 @@ def s(db: sessionmaker[Session]) -> Iterator[Session]:
         yield session
 
 
-def fail_mention(db: sessionmaker[Session], mention_id: int, reason: str, detail: str = "") -> None:
+def fail_mention(
+    db: sessionmaker[Session], mention_id: int, reason: Reason, detail: str = ""
+) -> None:
     with transaction(db) as t:
         claims.fail_mention(t, mention_id, reason, detail, utcnow())
 
 
-def fail_reply(db: sessionmaker[Session], reply_id: int, reason: str, detail: str = "") -> None:
+def fail_reply(db: sessionmaker[Session], reply_id: int, reason: Reason, detail: str = "") -> None:
     with transaction(db) as t:
         claims.fail_reply(t, reply_id, reason, detail, utcnow())
 
@@ -90,16 +92,16 @@ def test_fail_mention_and_fail_reply_refund_once(db: sessionmaker[Session], s: S
     s.add(reply)
     s.commit()  # a savepoint: the services below run their own sessions on this connection
 
-    fail_mention(db, ids[0], "llm_rejected", "model refused")
+    fail_mention(db, ids[0], Reason.LLM_REJECTED, "model refused")
     assert (units_used(s, uid, "hour", NOW), units_used(s, uid, "day", NOW)) == (2, 2)
-    fail_mention(db, ids[0], "llm_rejected")
+    fail_mention(db, ids[0], Reason.LLM_REJECTED)
     assert (units_used(s, uid, "hour", NOW), units_used(s, uid, "day", NOW)) == (2, 2)
     status = s.scalar(select(Mention.status).where(Mention.id == ids[0]))
     assert status == MentionStatus.FAILED
 
-    fail_reply(db, reply.id, "platform_refused", "403")
+    fail_reply(db, reply.id, Reason.PLATFORM_REFUSED, "403")
     assert (units_used(s, uid, "hour", NOW), units_used(s, uid, "day", NOW)) == (1, 1)
-    fail_reply(db, reply.id, "platform_refused")
+    fail_reply(db, reply.id, Reason.PLATFORM_REFUSED)
     assert (units_used(s, uid, "hour", NOW), units_used(s, uid, "day", NOW)) == (1, 1)
     assert s.scalar(select(Reply.status).where(Reply.id == reply.id)) == ReplyStatus.POST_FAILED
     # The mention nobody failed keeps its unit.

@@ -17,7 +17,7 @@ from bot.replies.generate import complete, flags_for, generate_reply
 from bot.replies.schema import Reply, ReplyFlag
 from bot.settings import Settings
 from bot.subscribers.tiers import Policy
-from bot.vocab import Flag, MentionStatus, Reason, ReplyStatus
+from bot.vocab import Flag, MentionStatus, Moderation, Reason, ReplyStatus, Tier
 from models.llm_client import VLLMClient
 from models.profiles.catalog import get_profile
 from models.prompt import build_messages, load_persona
@@ -28,7 +28,7 @@ from tests.fixtures.factories.subscribers import force_policy
 from tests.fixtures.fake_vllm import FakeVLLM
 
 MESSAGES = [{"role": "user", "content": "is this true?"}]
-POLICY = Policy("premium_plus", True, 50, 300, 77, 0, "post", None, 30)
+POLICY = Policy(Tier.PREMIUM_PLUS, True, 50, 300, 77, 0, Moderation.POST, None, 30)
 
 
 def _last_user_message(server: FakeVLLM) -> str:

@@ -21,7 +21,7 @@ from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy
-from bot.vocab import MentionStatus, Reason
+from bot.vocab import MentionStatus, Moderation, Reason, Tier
 from models.llm_client import VLLMClient
 from models.prompt import build_messages
 from tests.fixtures.factories.mentions import add_mention, new_author, user_of
@@ -31,7 +31,7 @@ from tests.fixtures.fake_vllm import FakeVLLM
 PROMPT = 42  # what the stand-in reports for every request
 REFUSAL = "I'm sorry, but I can't help with that."
 ANSWER = "Canberra is the capital of Australia."
-POLICY = Policy("premium_plus", True, 50, 300, 77, 0, "post", None, 30)
+POLICY = Policy(Tier.PREMIUM_PLUS, True, 50, 300, 77, 0, Moderation.POST, None, 30)
 
 
 @pytest.fixture()
@@ -86,7 +86,7 @@ def _queued(db: sessionmaker[Session], tier: str = "premium") -> int:
         return mention.id
 
 
-def _tier_tokens(db: sessionmaker[Session], tier: str) -> int | None:
+def _tier_tokens(db: sessionmaker[Session], tier: Tier) -> int | None:
     with db() as s:
         return s.scalar(
             select(RateCounter.used).where(RateCounter.key == quotas.tier_tokens_key(tier))
@@ -118,7 +118,7 @@ def test_a_regenerated_reply_stores_both_attempts_and_its_tier_counts_them(
             2 * PROMPT,
             _words(REFUSAL) + _words(ANSWER),
         )
-    assert _tier_tokens(db, "premium") == 2 * PROMPT + _words(REFUSAL) + _words(ANSWER)
+    assert _tier_tokens(db, Tier.PREMIUM) == 2 * PROMPT + _words(REFUSAL) + _words(ANSWER)
 
 
 def test_a_mention_that_fails_after_generating_still_counts_against_its_tier(
@@ -131,14 +131,14 @@ def test_a_mention_that_fails_after_generating_still_counts_against_its_tier(
     assert generate_reply(_deps(vllm, db), mention_id) is None
     with db() as s:
         assert s.scalar(select(Reply.id).where(Reply.mention_id == mention_id)) is None
-    assert _tier_tokens(db, "premium") == 2 * (PROMPT + _words(REFUSAL))
+    assert _tier_tokens(db, Tier.PREMIUM) == 2 * (PROMPT + _words(REFUSAL))
 
 
 def test_a_tier_without_a_budget_gets_no_counter(vllm: FakeVLLM, db: sessionmaker[Session]) -> None:
     mention_id = _queued(db, "premium_plus")  # premium_plus: daily_token_budget 0
     vllm.reply = ANSWER
     assert generate_reply(_deps(vllm, db), mention_id) is not None
-    assert _tier_tokens(db, "premium_plus") is None
+    assert _tier_tokens(db, Tier.PREMIUM_PLUS) is None
     with db() as s:
         reply = s.scalars(select(Reply).where(Reply.mention_id == mention_id)).one()
         assert (reply.prompt_tokens, reply.completion_tokens) == (PROMPT, _words(ANSWER))

@@ -22,7 +22,7 @@ from tests.fixtures.factories.mentions import add_mention
 from tests.fixtures.factories.replies import add_reply, approved_reply
 
 
-def fail_mention(db: sessionmaker[Session], mention_id: int, reason: str) -> None:
+def fail_mention(db: sessionmaker[Session], mention_id: int, reason: Reason) -> None:
     with transaction(db) as s:
         claims.fail_mention(s, mention_id, reason, "", utcnow())
 

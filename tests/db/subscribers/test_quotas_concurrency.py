@@ -39,7 +39,7 @@ from bot.replies.schema import Reply
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy
-from bot.vocab import Decision
+from bot.vocab import Decision, Moderation, Tier
 from tests.fixtures.db import ADMIN_DSN
 
 WORKERS = 32
@@ -47,12 +47,12 @@ ROUNDS = 20
 LIMIT = 10
 BOT = "1000"
 BARRIER_TIMEOUT_S = 60.0
-_PREMIUM = Policy("premium", True, LIMIT, 10**6, 160, 3, "post", None, 30)
-_NONE = Policy("none", False, 0, 0, 96, 9, "pre", None, 30)
-HOUR_LIMITED = {"premium": _PREMIUM, "none": _NONE}
+_PREMIUM = Policy(Tier.PREMIUM, True, LIMIT, 10**6, 160, 3, Moderation.POST, None, 30)
+_NONE = Policy(Tier.NONE, False, 0, 0, 96, 9, Moderation.PRE, None, 30)
+HOUR_LIMITED = {Tier.PREMIUM: _PREMIUM, Tier.NONE: _NONE}
 DAY_LIMITED = {
-    "premium": replace(_PREMIUM, replies_per_hour=10**6, replies_per_day=LIMIT),
-    "none": _NONE,
+    Tier.PREMIUM: replace(_PREMIUM, replies_per_hour=10**6, replies_per_day=LIMIT),
+    Tier.NONE: _NONE,
 }
 BENCH = [sys.executable, "-m", "bot", "bench", "gating"]
 RULES = GatingRules(thread_cap=10**6, loop_max_per_minute=10**6)

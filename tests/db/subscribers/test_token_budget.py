@@ -8,6 +8,7 @@ import threading
 import uuid
 from collections.abc import Iterator
 from datetime import timedelta
+from typing import cast
 
 import pytest
 from sqlalchemy import Engine, delete, func, select
@@ -18,6 +19,7 @@ from bot.replies.usage import charge_tokens
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy
+from bot.vocab import Moderation, Tier
 from models.llm_client import Completion
 from tests.fixtures.factories.mentions import NOW
 
@@ -38,23 +40,24 @@ def engine(pg_url: str) -> Iterator[Engine]:
 
 
 @pytest.fixture()
-def tier(engine: Engine) -> Iterator[str]:
-    """A tier name of this test's own, so its counter row is fresh (and removed after)."""
-    name = f"race{uuid.uuid4().hex[:8]}"
+def tier(engine: Engine) -> Iterator[Tier]:
+    """A tier name of this test's own, so its counter row is fresh (and removed after): not
+    one of Tier's, which only the counter key and the policy passed in ever see."""
+    name = cast(Tier, f"race{uuid.uuid4().hex[:8]}")
     yield name
     with Session(engine) as s, s.begin():
         s.execute(delete(RateCounter).where(RateCounter.key == quotas.tier_tokens_key(name)))
 
 
-def _counted(engine: Engine, tier: str) -> int:
+def _counted(engine: Engine, tier: Tier) -> int:
     """Every window of the tier's counter (a run across midnight UTC spans two)."""
     with Session(engine) as s:
         key = quotas.tier_tokens_key(tier)
         return int(s.scalar(select(func.sum(RateCounter.used)).where(RateCounter.key == key)) or 0)
 
 
-def test_concurrent_workers_adding_tokens_lose_none(engine: Engine, tier: str) -> None:
-    policy = Policy(tier, True, 10, 10, 64, 0, "auto", None, 30, daily_token_budget=10**9)
+def test_concurrent_workers_adding_tokens_lose_none(engine: Engine, tier: Tier) -> None:
+    policy = Policy(tier, True, 10, 10, 64, 0, Moderation.AUTO, None, 30, daily_token_budget=10**9)
     sessions = sessionmaker(bind=engine, expire_on_commit=False)
     barrier = threading.Barrier(WORKERS)
     errors: list[BaseException] = []
@@ -80,8 +83,8 @@ def test_concurrent_workers_adding_tokens_lose_none(engine: Engine, tier: str) -
     assert _counted(engine, tier) == expected
 
 
-def test_a_tier_without_a_budget_is_not_counted(engine: Engine, tier: str) -> None:
-    policy = Policy(tier, True, 10, 10, 64, 0, "auto", None, 30)  # daily_token_budget=0
+def test_a_tier_without_a_budget_is_not_counted(engine: Engine, tier: Tier) -> None:
+    policy = Policy(tier, True, 10, 10, 64, 0, Moderation.AUTO, None, 30)  # daily_token_budget=0
     charge_tokens(sessionmaker(bind=engine), policy, _completion(40, 9))
     with Session(engine) as s:
         key = quotas.tier_tokens_key(tier)
@@ -91,14 +94,14 @@ def test_a_tier_without_a_budget_is_not_counted(engine: Engine, tier: str) -> No
 def test_the_counter_saturates_at_its_column_top(db: sessionmaker[Session]) -> None:
     top = 2**31 - 1
     with db() as s:
-        quotas.add_tier_tokens(s, "premium", top - 10, NOW)
-        quotas.add_tier_tokens(s, "premium", 100, NOW)  # would overflow INTEGER
-        assert quotas.tier_tokens_used(s, "premium", NOW) == top
-        assert quotas.token_budget_spent(s, "premium", top, NOW)
-        quotas.add_tier_tokens(s, "premium", 0, NOW)  # nothing spent, nothing written
-        assert quotas.tier_tokens_used(s, "premium", NOW) == top
+        quotas.add_tier_tokens(s, Tier.PREMIUM, top - 10, NOW)
+        quotas.add_tier_tokens(s, Tier.PREMIUM, 100, NOW)  # would overflow INTEGER
+        assert quotas.tier_tokens_used(s, Tier.PREMIUM, NOW) == top
+        assert quotas.token_budget_spent(s, Tier.PREMIUM, top, NOW)
+        quotas.add_tier_tokens(s, Tier.PREMIUM, 0, NOW)  # nothing spent, nothing written
+        assert quotas.tier_tokens_used(s, Tier.PREMIUM, NOW) == top
         # Counted per UTC day: tomorrow starts from nothing.
         tomorrow = NOW.replace(hour=0, minute=0) + timedelta(days=1)
-        assert quotas.tier_tokens_used(s, "premium", tomorrow) == 0
-        assert not quotas.token_budget_spent(s, "premium", 1, tomorrow)
-        assert not quotas.token_budget_spent(s, "premium", 0, NOW)  # 0: no budget
+        assert quotas.tier_tokens_used(s, Tier.PREMIUM, tomorrow) == 0
+        assert not quotas.token_budget_spent(s, Tier.PREMIUM, 1, tomorrow)
+        assert not quotas.token_budget_spent(s, Tier.PREMIUM, 0, NOW)  # 0: no budget

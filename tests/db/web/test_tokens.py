@@ -14,6 +14,7 @@ from bot.db.base import utcnow
 from bot.db.engine import transaction
 from bot.subscribers import quotas
 from bot.subscribers.schema import TierPolicy
+from bot.vocab import Tier
 from tests.fixtures.dashboard import SignIn
 from tests.fixtures.factories.mentions import seen_user
 from tests.fixtures.factories.replies import spent_reply
@@ -48,7 +49,7 @@ def test_stats_show_tokens_per_tier_per_day_and_budget_use(
         spent_reply(s, bob, today - timedelta(days=1), 7000, 700, tier="premium_plus")
         spent_reply(s, bob, today - timedelta(days=9), 99_999, 1, tier="premium_plus")  # too old
         force_policy(s, "premium", daily_token_budget=20_000)
-        quotas.add_tier_tokens(s, "premium", 13_400, now)
+        quotas.add_tier_tokens(s, Tier.PREMIUM, 13_400, now)
     page = sign_in("bob").get("/stats")
     assert page.status_code == 200
     html = page.text
