@@ -170,8 +170,12 @@ def _settled(sessions: Any, sent: int) -> bool:
 
 # The sandbox must not be the bottleneck: X's own limits are not what a soak measures.
 UNLIMITED = (
-    "create_tweet", "create_tweet_user_24h", "create_tweet_app_24h", "mentions", "tweet_lookup",
-)  # fmt: skip
+    "create_tweet",
+    "create_tweet_user_24h",
+    "create_tweet_app_24h",
+    "mentions",
+    "tweet_lookup",
+)
 
 
 def soak(

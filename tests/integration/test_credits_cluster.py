@@ -92,8 +92,14 @@ def test_credits_depleted_parks_everything_and_it_all_goes_once_they_are_back(
             time.sleep(left)
 
         with run.db() as s:
-            assert s.scalar(select(func.count()).select_from(Mention).where(
-                Mention.platform_post_id.in_(sent))) == 0  # fmt: skip
+            assert (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Mention)
+                    .where(Mention.platform_post_id.in_(sent))
+                )
+                == 0
+            )
         assert waiting() == {(ReplyStatus.APPROVED, DEPLETED, 0)}
         assert bot_replies(run.url, BOT_ID) == []
         # A probe every PROBE_S per process, not a call per poll (0.5 s) or per reply.
@@ -126,8 +132,14 @@ def test_credits_depleted_parks_everything_and_it_all_goes_once_they_are_back(
         with run.db() as s:
             mentions = s.scalars(select(Mention).where(Mention.platform_post_id.in_(sent))).all()
             assert {m.status for m in mentions} == {MentionStatus.QUEUED}  # for the model
-            assert s.scalar(select(func.count()).select_from(Reply).where(
-                Reply.status == ReplyStatus.POST_FAILED)) == 0  # fmt: skip
+            assert (
+                s.scalar(
+                    select(func.count())
+                    .select_from(Reply)
+                    .where(Reply.status == ReplyStatus.POST_FAILED)
+                )
+                == 0
+            )
         for _, target in seeded:
             assert len(bot_replies(run.url, BOT_ID, target)) == 1
         assert metric(ports["post"], EXHAUSTED, endpoint="create", reason=DEPLETED) == 0

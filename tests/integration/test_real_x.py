@@ -49,9 +49,10 @@ def _mention(db: sessionmaker[Session], post_id: str) -> Mention:
 def _reply(db: sessionmaker[Session], post_id: str) -> Reply | None:
     with db() as s:
         return s.scalars(
-            select(Reply).join(Mention, Mention.id == Reply.mention_id)
+            select(Reply)
+            .join(Mention, Mention.id == Reply.mention_id)
             .where(Mention.platform_post_id == post_id)
-        ).one_or_none()  # fmt: skip
+        ).one_or_none()
 
 
 def _final(db: Any, ids: list[str]) -> bool:
@@ -75,8 +76,11 @@ def test_real_x_cases_end_where_they_should(pipeline: dict[str, Any]) -> None:
     doomed = _seed(url, "mentions", "6008", "@mentionbot will it rain tomorrow?")
     listener = spawn(["listen"], pipeline["env"], "listener-real-x.log")
     try:
-        wait_for(lambda: _final(db, [long, original, shut_out, quote, repost, doomed]), 120,
-                 what="the first mentions decided and answered")  # fmt: skip
+        wait_for(
+            lambda: _final(db, [long, original, shut_out, quote, repost, doomed]),
+            120,
+            what="the first mentions decided and answered",
+        )
         edit = httpx.post(
             f"{url}/sandbox/posts/{original}/edit",
             json={"text": "@mentionbot is the bridge closing in May?"},

@@ -82,9 +82,12 @@ def test_every_decision_is_produced_and_recorded(s: Session) -> None:
     post(prem.platform_id, "repost", "RT @x: @mentionbot hi?", repost_of=new_post_id())
     # A reply in a conversation only mentioned users may join, whose first post is not ours.
     post(
-        prem.platform_id, "replies_restricted", conv="c-closed",
-        in_reply_to_post_id="c-closed", reply_settings="mentionedUsers",
-    )  # fmt: skip
+        prem.platform_id,
+        "replies_restricted",
+        conv="c-closed",
+        in_reply_to_post_id="c-closed",
+        reply_settings="mentionedUsers",
+    )
     # An edit of the first mention (accepted above): its chain is answered already.
     post(prem.platform_id, "edited_after_reply", edit_root=expected[0][0].id)
     # loop_max_per_minute=2: the third mention within a minute in one conversation cools down.

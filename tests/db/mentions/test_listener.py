@@ -308,9 +308,14 @@ def test_the_overlap_is_read_again_only_every_so_often(
 
     def start() -> Listener:
         return _listener(
-            sandbox.url, db, bot_user["id"], Recorder(), overlap_s=60, overlap_every_s=30,
+            sandbox.url,
+            db,
+            bot_user["id"],
+            Recorder(),
+            overlap_s=60,
+            overlap_every_s=30,
             clock=lambda: now[0],
-        )  # fmt: skip
+        )
 
     start().poll_once()  # a new cursor: read from the start, nothing to go back for
     listener = start()
@@ -436,10 +441,15 @@ def test_a_conversation_that_leaves_the_bot_out_is_skipped_before_generation(
     def seed(route: str, author: str, text: str, **extra: str) -> str:
         r = httpx.post(
             f"{sandbox.url}/sandbox/{route}",
-            json={"author_id": author, "username": f"u{author}", "text": text,
-                  "subscription_type": "Premium", **extra},
+            json={
+                "author_id": author,
+                "username": f"u{author}",
+                "text": text,
+                "subscription_type": "Premium",
+                **extra,
+            },
             timeout=10,
-        )  # fmt: skip
+        )
         r.raise_for_status()
         return str(r.json()["id"])
 
@@ -499,10 +509,15 @@ def test_the_posts_mentions_reply_to_are_kept_from_the_page(
     parent = sandbox_post(sandbox.url, "5150", "mayor", "The bridge reopens in June.")
     r = httpx.post(
         f"{sandbox.url}/sandbox/mentions",
-        json={"author_id": "5151", "username": "asker", "subscription_type": "Premium",
-              "text": f"@{bot_user['username']} true?", "in_reply_to": parent},
+        json={
+            "author_id": "5151",
+            "username": "asker",
+            "subscription_type": "Premium",
+            "text": f"@{bot_user['username']} true?",
+            "in_reply_to": parent,
+        },
         timeout=10,
-    )  # fmt: skip
+    )
     r.raise_for_status()
     result = _listener(sandbox.url, db, bot_user["id"], Recorder()).poll_once()
     assert len(result.accepted) == 1

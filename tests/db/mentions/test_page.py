@@ -104,8 +104,13 @@ def _world(s: Session) -> World:
 
 def _counter(s: Session, user_id: int, window: str, used: int) -> None:
     window_s = quotas.HOUR if window == "hour" else quotas.DAY
-    s.add(RateCounter(key=quotas.user_key(user_id, window),
-                      window_start=quotas.window_start(NOW, window_s), used=used))  # fmt: skip
+    s.add(
+        RateCounter(
+            key=quotas.user_key(user_id, window),
+            window_start=quotas.window_start(NOW, window_s),
+            used=used,
+        )
+    )
 
 
 def _page(w: World, rng: random.Random) -> list[Post]:

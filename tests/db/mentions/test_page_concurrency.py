@@ -106,8 +106,11 @@ def test_a_page_that_read_a_counter_before_another_took_its_last_unit_decides_ag
         limit = policies(s)[Tier.PREMIUM].replies_per_hour
         user = upsert_authors(s, [author])[author.platform_id].id
         key = quotas.user_key(user, "hour")
-        s.add(RateCounter(key=key, window_start=quotas.window_start(utcnow(), quotas.HOUR),
-                          used=limit - 1))  # fmt: skip
+        s.add(
+            RateCounter(
+                key=key, window_start=quotas.window_start(utcnow(), quotas.HOUR), used=limit - 1
+            )
+        )
     first = Post(str(4 * 10**17), "@mentionbot mine?", author.platform_id)
     second = Post(str(4 * 10**17 + 1), "@mentionbot or mine?", author.platform_id)
     seen: list[Counter[Decision]] = []

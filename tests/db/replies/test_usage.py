@@ -35,12 +35,20 @@ def _seed(s: Session) -> tuple[int, int]:
     bob = user_of(s, new_author("PremiumPlus", "bob")).id
     # Day 1, first and last second: every status that spent generation counts.
     spent_reply(s, alice, DAY1, 100, 20)
-    spent_reply(s, alice, DAY1 + timedelta(hours=23, minutes=59, seconds=59), 50, 5,
-                status=ReplyStatus.REJECTED)  # fmt: skip
-    spent_reply(s, bob, DAY1 + timedelta(hours=5), 300, 30, tier="premium_plus",
-                status=ReplyStatus.HELD)  # fmt: skip
-    spent_reply(s, bob, DAY1 + timedelta(hours=6), 7, 3, tier="premium_plus",
-                status=ReplyStatus.SHADOWED)  # fmt: skip
+    spent_reply(
+        s,
+        alice,
+        DAY1 + timedelta(hours=23, minutes=59, seconds=59),
+        50,
+        5,
+        status=ReplyStatus.REJECTED,
+    )
+    spent_reply(
+        s, bob, DAY1 + timedelta(hours=5), 300, 30, tier="premium_plus", status=ReplyStatus.HELD
+    )
+    spent_reply(
+        s, bob, DAY1 + timedelta(hours=6), 7, 3, tier="premium_plus", status=ReplyStatus.SHADOWED
+    )
     # Day 2 starts at midnight UTC; alice was granted premium_plus in between.
     spent_reply(s, alice, DAY2, 1000, 100, tier="premium_plus", status=ReplyStatus.APPROVED)
     # An upsell is written without the model: no tokens, not a reply that spent generation.

@@ -108,15 +108,21 @@ def statuses(db: sessionmaker[Session]) -> tuple[Counter[str], Counter[str]]:
     """(mention statuses, reply statuses) with their counts."""
     with db() as s:
         mentions = Counter(
-            {str(k): int(v) for k, v in s.execute(
-                select(Mention.status, func.count()).group_by(Mention.status)
-            ).tuples()}
-        )  # fmt: skip
+            {
+                str(k): int(v)
+                for k, v in s.execute(
+                    select(Mention.status, func.count()).group_by(Mention.status)
+                ).tuples()
+            }
+        )
         replies = Counter(
-            {str(k): int(v) for k, v in s.execute(
-                select(Reply.status, func.count()).group_by(Reply.status)
-            ).tuples()}
-        )  # fmt: skip
+            {
+                str(k): int(v)
+                for k, v in s.execute(
+                    select(Reply.status, func.count()).group_by(Reply.status)
+                ).tuples()
+            }
+        )
     return mentions, replies
 
 
