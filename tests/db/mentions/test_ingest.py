@@ -15,7 +15,7 @@ from bot.db.base import utcnow
 from bot.mentions.gating import MAX_MENTION_CHARS, GatingRules
 from bot.mentions.ingest import ingest, upsert_author
 from bot.mentions.schema import Mention
-from bot.platform.protocol import Post
+from bot.platform.protocol import Author, Post
 from bot.replies.claims import refund_quota
 from bot.replies.schema import Reply
 from bot.subscribers import quotas, tiers
@@ -35,7 +35,11 @@ def _metric(reason: str) -> float:
     return REGISTRY.get_sample_value("mentionbot_decisions_total", {"reason": reason}) or 0.0
 
 
-def test_every_decision_is_produced_and_recorded(s: Session) -> None:
+def _one_mention_per_decision(
+    s: Session,
+) -> tuple[list[tuple[Post, str]], dict[str, Author], Author]:
+    """Policies, authors and a page of mentions in which every decision comes up, each post
+    with the decision it must get; and the author whose tier's token budget is spent."""
     # premium: one an hour (then quota_hour); premium_plus: one a day (then quota_day).
     force_policy(s, "premium", replies_per_hour=1, replies_per_day=100)
     force_policy(s, "premium_plus", replies_per_hour=100, replies_per_day=1)
@@ -94,6 +98,11 @@ def test_every_decision_is_produced_and_recorded(s: Session) -> None:
     post(looper.platform_id, "accepted", conv="c-loop")
     post(looper.platform_id, "quota_hour", conv="c-loop")
     post(looper.platform_id, "loop", conv="c-loop")
+    return expected, authors, spender
+
+
+def test_every_decision_is_produced_and_recorded(s: Session) -> None:
+    expected, authors, spender = _one_mention_per_decision(s)
     before = {r: _metric(r) for r in Decision}
 
     result = ingest(s, [p for p, _ in expected], authors, BOT, GatingRules(loop_max_per_minute=2))
