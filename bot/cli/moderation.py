@@ -206,13 +206,13 @@ def posting_status(as_json: JsonOpt = False) -> None:
         "paused": current.paused,
         "changed_by": current.changed_by,
         "changed_at": current.changed_at.isoformat() if current.changed_at else None,
-        "reason": current.reason,
+        "reason": current.note,  # the --reason it was paused with
     }
     if as_json:
         print_json(doc)
         return
     typer.echo("paused" if current.paused else "posting", nl=False)
-    typer.echo(f" (by {current.changed_by}: {current.reason})" if current.paused else "")
+    typer.echo(f" (by {current.changed_by}: {current.note})" if current.paused else "")
 
 
 @posting_app.command("pause")

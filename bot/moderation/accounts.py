@@ -93,7 +93,7 @@ def add_moderator(s: Session, name: str, role: str, password: str, actor: str) -
     )
     s.add(row)
     s.flush()
-    audit.record(s, actor, AuditAction.ADD_MODERATOR, reason=f"{name} ({role})")
+    audit.record(s, actor, AuditAction.ADD_MODERATOR, note=f"{name} ({role})")
     return _account(row)
 
 
@@ -102,7 +102,7 @@ def remove_moderator(s: Session, name: str, actor: str) -> None:
     row = _active(s, name)
     row.removed_at = utcnow()
     _end_sessions_of(s, row.id)
-    audit.record(s, actor, AuditAction.REMOVE_MODERATOR, reason=name)
+    audit.record(s, actor, AuditAction.REMOVE_MODERATOR, note=name)
 
 
 def reset_password(s: Session, name: str, password: str, actor: str) -> None:
@@ -110,7 +110,7 @@ def reset_password(s: Session, name: str, password: str, actor: str) -> None:
     row = _active(s, name)
     row.password_hash = _HASHER.hash(_checked_password(password))
     _end_sessions_of(s, row.id)
-    audit.record(s, actor, AuditAction.RESET_PASSWORD, reason=name)
+    audit.record(s, actor, AuditAction.RESET_PASSWORD, note=name)
 
 
 def moderators(s: Session) -> list[Moderator]:

@@ -27,7 +27,7 @@ def record(
     user_id: int | None = None,
     before: str | None = None,
     after: str | None = None,
-    reason: str | None = None,
+    note: str | None = None,
     detail: str | None = None,
 ) -> None:
     """Write one entry in the caller's transaction (it commits with the action it records)."""
@@ -41,7 +41,7 @@ def record(
             user_id=user_id,
             before_text=before,
             after_text=after,
-            reason=reason,
+            note=note,
             detail=detail,
         )
     )

@@ -29,7 +29,7 @@ class PostingState:
     paused: bool
     changed_by: str | None = None
     changed_at: datetime | None = None
-    reason: str = ""
+    note: str = ""  # the operator's words on why
 
 
 def state(s: Session) -> PostingState:
@@ -37,24 +37,25 @@ def state(s: Session) -> PostingState:
     row = s.get(Switch, POSTING_SWITCH)
     if row is None:
         return PostingState(False)
-    return PostingState(row.on, row.changed_by, row.changed_at, row.reason)
+    return PostingState(row.on, row.changed_by, row.changed_at, row.note)
 
 
-def _set(s: Session, on: bool, who: str, reason: str) -> None:
-    values = {"name": POSTING_SWITCH, "on": on, "reason": reason, "changed_by": who}
+def _set(s: Session, on: bool, who: str, note: str) -> None:
+    values = {"name": POSTING_SWITCH, "on": on, "note": note, "changed_by": who}
     stmt = insert_for(s, Switch).values(**values, changed_at=utcnow())
     s.execute(
         stmt.on_conflict_do_update(
             index_elements=["name"],
-            set_={k: stmt.excluded[k] for k in ("on", "reason", "changed_by", "changed_at")},
+            set_={k: stmt.excluded[k] for k in ("on", "note", "changed_by", "changed_at")},
         )
     )
 
 
-def pause(s: Session, who: str, reason: str) -> None:
-    """Stop all posting now (replies already at X's door finish; the rest wait)."""
-    _set(s, True, who, reason.strip())
-    audit.record(s, who, AuditAction.PAUSE_POSTING, reason=reason.strip() or None)
+def pause(s: Session, who: str, note: str) -> None:
+    """Stop all posting now (replies already at X's door finish; the rest wait); `note`
+    says why."""
+    _set(s, True, who, note.strip())
+    audit.record(s, who, AuditAction.PAUSE_POSTING, note=note.strip() or None)
 
 
 def resume(s: Session, who: str) -> tuple[list[int], dict[int, int]]:

@@ -42,8 +42,8 @@ def take_down(s: Session, platform: Platform, reply_id: int, who: str, why: str)
     Commits `s` before the platform call, then writes the record in a new transaction on
     it, which the caller commits.
     """
-    reason = why.strip()
-    if not reason:
+    note = why.strip()
+    if not note:
         raise ReviewRefused("{reason} must say why (it is kept in the audit log)")
     post_id = s.scalar(
         select(Reply.platform_post_id).where(
@@ -66,7 +66,7 @@ def take_down(s: Session, platform: Platform, reply_id: int, who: str, why: str)
         .values(
             status=ReplyStatus.TAKEN_DOWN,
             reason=None,  # the status says it; the moderator's words are the detail
-            detail=reason[:500],
+            detail=note[:500],
             taken_down_at=utcnow(),
             decided_by=who,
             decided_at=utcnow(),
@@ -81,7 +81,7 @@ def take_down(s: Session, platform: Platform, reply_id: int, who: str, why: str)
             reply_id=reply_id,
             mention_id=row.mention_id,
             before=row.text,
-            reason=reason,
+            note=note,
             detail=post_id if deleted else f"{post_id} (already gone on the platform)",
         )
     return deleted

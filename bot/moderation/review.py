@@ -200,9 +200,9 @@ def edit_and_approve(
     return Handoff(reply_id, mention_id, _priority(s, mention_id), processed.changes)
 
 
-def reject(s: Session, reply_id: int, who: Reviewer, reason: str) -> None:
-    """Reject a pending reply with a reason; the user's quota unit goes back."""
-    why = reason.strip()
+def reject(s: Session, reply_id: int, who: Reviewer, note: str) -> None:
+    """Reject a pending reply, `note` saying why; the user's quota unit goes back."""
+    why = note.strip()
     if not why:
         raise ReviewRefused("{reason} must say why (it is kept in the audit log)")
     _hold(s, reply_id, who)
@@ -217,7 +217,7 @@ def reject(s: Session, reply_id: int, who: Reviewer, reason: str) -> None:
         reply_id=reply_id,
         mention_id=mention_id,
         before=text,
-        reason=why,
+        note=why,
     )
     REVIEW_DECISION_SECONDS.labels(action="reject").observe((who.now - created).total_seconds())
 
@@ -265,7 +265,7 @@ def block_author(s: Session, reply_id: int, who: Reviewer, note: str) -> None:
         raise ReviewRefused("no such reply")
     _hold(s, reply_id, who)
     add_override(s, author, OverrideAction.BLOCK, why, who.name)
-    audit.record(s, who.name, AuditAction.BLOCK, reply_id=reply_id, user_id=author, reason=why)
+    audit.record(s, who.name, AuditAction.BLOCK, reply_id=reply_id, user_id=author, note=why)
     reject(s, reply_id, who, f"author blocked: {why}")
 
 
@@ -281,13 +281,13 @@ class BulkResult:
 
 
 def bulk(
-    s: Session, reply_ids: list[int], action: str, who: Reviewer, reason: str = ""
+    s: Session, reply_ids: list[int], action: str, who: Reviewer, note: str = ""
 ) -> BulkResult:
     """Approve or reject several items; each one claimed and decided on its own (an item
     another moderator holds is left to them and reported)."""
     if action not in ACTIONS:
         raise ReviewRefused("{action} must be approve or reject")
-    if action == "reject" and not reason.strip():
+    if action == "reject" and not note.strip():
         raise ReviewRefused("{reason} must say why (it is kept in the audit log)")
     result = BulkResult()
     for reply_id in dict.fromkeys(reply_ids):
@@ -296,7 +296,7 @@ def bulk(
             if action == "approve":
                 result.done.append(approve(s, reply_id, who))
             else:
-                reject(s, reply_id, who, reason)
+                reject(s, reply_id, who, note)
                 result.done.append(Handoff(reply_id, 0, None))
         except ReviewRefused as exc:
             savepoint.rollback()

@@ -55,7 +55,8 @@ class AuditEntry(Base):
     user_id: Mapped[int | None] = mapped_column(Integer, index=True)
     before_text: Mapped[str | None] = mapped_column(Text)
     after_text: Mapped[str | None] = mapped_column(Text)
-    reason: Mapped[str | None] = mapped_column(Text)
+    # The moderator's words on why (column "reason", from before a reason was a code).
+    note: Mapped[str | None] = mapped_column("reason", Text, key="note")
     detail: Mapped[str | None] = mapped_column(Text)
 
 

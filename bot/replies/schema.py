@@ -98,6 +98,7 @@ class Switch(Base):
 
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     on: Mapped[bool] = mapped_column(Boolean)
-    reason: Mapped[str] = mapped_column(Text, server_default="")
+    # The operator's words on why (column "reason", from before a reason was a code).
+    note: Mapped[str] = mapped_column("reason", Text, key="note", server_default="")
     changed_by: Mapped[str] = mapped_column(String(64))
     changed_at: Mapped[datetime]

@@ -86,7 +86,7 @@ def override(
                 AuditAction.GRANT if kind == OverrideAction.GRANT else AuditAction.BLOCK,
                 user_id=user_id,
                 after=tier or None,
-                reason=note,
+                note=note,
                 detail=ends.isoformat() if ends else "for good",
             )
     except (OperatorError, ValueError) as exc:
@@ -163,7 +163,7 @@ async def set_tier(request: Request, tier: str, admin: Admin, s: Db) -> Response
                 AuditAction.SET_POLICY,
                 before=repr(before) if before else None,
                 after=repr(after),
-                reason=tier,
+                note=tier,
             )
     except (ValueError, UnknownTierError) as exc:
         return outcome(request, str(exc), to="/tiers", ok=False)
