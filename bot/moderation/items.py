@@ -23,7 +23,7 @@ from bot.moderation.schema import AccountNote, AuditEntry
 from bot.platform.protocol import Platform, PlatformError
 from bot.replies.schema import Reply, ReplyFlag
 from bot.subscribers.service import SubscriberDetail, detail_of
-from bot.vocab import Moderation, ReplyStatus
+from bot.vocab import EffectiveTier, Moderation, ReplyStatus
 from models.xlength import weighted_length
 
 PER_PAGE = 50
@@ -62,11 +62,11 @@ class ListItem:
 
     reply_id: int
     mention_id: int
-    tier: str | None
+    tier: EffectiveTier | None
     author: str
     mention_text: str
     reply_text: str
-    status: str
+    status: ReplyStatus
     weighted_length: int
     flags: tuple[str, ...]
     created_at: datetime

@@ -26,6 +26,7 @@ from bot.mentions.schema import Mention, PlatformUser
 from bot.replies.schema import Reply
 from bot.subscribers import quotas
 from bot.subscribers.tiers import Policy, policies
+from bot.vocab import Tier
 from models.llm_client import Completion
 
 RECENT_DAYS = 7  # what `subscribers show` sums besides today
@@ -206,7 +207,7 @@ def tier_days(s: Session, now: datetime, days: int = RECENT_DAYS) -> dict[str, d
 class BudgetUse:
     """A tier's daily token budget and the tokens counted against it today."""
 
-    tier: str
+    tier: Tier
     budget: int
     used: int
 

@@ -31,7 +31,15 @@ from bot.subscribers.tiers import (
     policies,
     tier_from_subscription,
 )
-from bot.vocab import BLOCKED, OverrideAction, Tier, UnknownTierError, parse_tier
+from bot.vocab import (
+    BLOCKED,
+    EffectiveTier,
+    OverrideAction,
+    Tier,
+    UnknownTierError,
+    as_effective_tier,
+    parse_tier,
+)
 
 
 def _iso(moment: datetime | None) -> str | None:
@@ -43,8 +51,8 @@ class OverrideView:
     """One grant or block, detached from the session."""
 
     id: int
-    action: str
-    tier: str | None
+    action: OverrideAction
+    tier: Tier | None
     until: datetime | None
     note: str
     actor: str
@@ -100,8 +108,8 @@ class Subscriber:
     username: str
     display_name: str
     subscription_type: str | None
-    platform_tier: str
-    effective_tier: str
+    platform_tier: Tier
+    effective_tier: EffectiveTier
     override: OverrideView | None
     mentions: int
     first_seen: datetime | None
@@ -214,7 +222,7 @@ def find_user(session: Session, ref: str) -> PlatformUser:
 
 
 def _subscriber(
-    user: PlatformUser, tier: str, override: TierOverride | None, mentions: int
+    user: PlatformUser, tier: EffectiveTier, override: TierOverride | None, mentions: int
 ) -> Subscriber:
     return Subscriber(
         id=user.id,
@@ -223,7 +231,7 @@ def _subscriber(
         display_name=user.display_name,
         subscription_type=user.subscription_type,
         platform_tier=tier_from_subscription(user.subscription_type),
-        effective_tier=str(tier),
+        effective_tier=tier,
         override=OverrideView.of(override) if override is not None else None,
         mentions=int(mentions or 0),
         first_seen=user.first_seen_at,
@@ -273,7 +281,7 @@ def list_subscribers(
     if wanted is not None:
         stmt = stmt.where(effective == wanted)
     return [
-        _subscriber(user, eff, row, count)
+        _subscriber(user, as_effective_tier(eff), row, count)
         for user, row, eff, count in session.execute(stmt).tuples()
     ]
 
