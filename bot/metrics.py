@@ -19,7 +19,10 @@ from prometheus_client.registry import Collector
 
 from bot.vocab import Reason
 
-DECISIONS = Counter("mentionbot_decisions_total", "Mentions decided, by reason code.", ["reason"])
+# The label keeps its name, `reason`, from before the decision had a name of its own.
+DECISIONS = Counter(
+    "mentionbot_decisions_total", "Mentions decided, by the listener's decision.", ["reason"]
+)
 MENTIONS_FETCHED = Counter(
     "mentionbot_mentions_fetched_total",
     "Posts the listener read from the mentions timeline (re-reads of the overlap included).",
