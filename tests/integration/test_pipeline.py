@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import os
 import threading
-import time
 from collections import Counter
 from datetime import timedelta
 from typing import Any
@@ -23,7 +22,7 @@ from bot.replies.sweep import sweep
 from bot.settings import Settings
 from bot.vocab import MentionStatus, ReplyStatus
 from tests.fixtures.factories.platform import bot_replies, numbered_mentions
-from tests.fixtures.services import REDIS_URL, RedisKeys, spawn, stop, wait_for
+from tests.fixtures.services import KEY_PREFIX, REDIS_URL, REPO, RedisKeys, spawn, stop, wait_for
 from workers.celery_app import create_app
 from workers.names import TASK_GENERATE, TASK_POST
 from workers.sender import CelerySender
@@ -149,7 +148,9 @@ def test_tasks_delivered_twice_post_once(pipeline: dict[str, Any]) -> None:
     for reply_id in reply_ids:
         for _ in range(3):
             app.send_task(TASK_POST, args=[reply_id])
-    time.sleep(3)  # let the redundant post tasks run; they must find nothing to do
+    # The redundant post tasks must all have run (and found nothing to do) before X is read.
+    keys = RedisKeys(REDIS_URL, KEY_PREFIX)
+    wait_for(lambda: keys.drained("post"), timeout=60, what="the redundant post tasks to run")
     replies = bot_replies(pipeline["url"], pipeline["bot_id"])
     assert len(replies) == 3
     assert len({r["in_reply_to"] for r in replies}) == 3
@@ -211,8 +212,16 @@ def test_lost_broker_messages_are_recovered_by_the_sweeper(
 
 
 def test_listener_stops_cleanly_on_sigterm(pipeline: dict[str, Any]) -> None:
+    log = REPO / "var" / "log" / "listener-test.log"
+    starts = log.read_text().count("listener.start") if log.exists() else 0
     listener = spawn(["listen"], pipeline["env"], "listener-test.log")
-    time.sleep(2)
+    # A SIGTERM before Python has even run the handler's set-up would end it with -15: signal
+    # it once it runs (a signal during the rest of the start-up is handled, bot/cli/run.py).
+    wait_for(
+        lambda: listener.poll() is not None or log.read_text().count("listener.start") > starts,
+        timeout=60,
+        what="the listener to start",
+    )
     listener.terminate()
     assert listener.wait(timeout=15) == 0
 

@@ -16,6 +16,7 @@ from bot.sandbox.app import create_app
 from bot.sandbox.server import SandboxServer
 from bot.sandbox.store import MENTIONS_REACH_BACK, Store
 from tests.fixtures.factories.platform import SANDBOX_AUTH
+from tests.fixtures.services import wait_for
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
@@ -445,16 +446,20 @@ def test_fault_latency(http: httpx.Client) -> None:
 
 def test_fault_hold_answers_late_after_the_post_is_stored(http: httpx.Client) -> None:
     # The fault suite kills a post worker in this window: X has the post, we do not know.
-    http.post("/sandbox/faults", json={"endpoint": "create_tweet", "hold_ms": 1500})
+    http.post("/sandbox/faults", json={"endpoint": "create_tweet", "hold_ms": 3000})
+
+    def stored() -> list[str]:
+        posts = http.get("/sandbox/posts", params={"author_id": BOT_ID}).json()
+        return [p["text"] for p in posts]
+
     with ThreadPoolExecutor(1) as pool:
         started = time.monotonic()
         answer = pool.submit(http.post, "/2/tweets", json={"text": "held back answer"})
-        time.sleep(0.5)
-        stored = http.get("/sandbox/posts", params={"author_id": BOT_ID}).json()
-        assert [p["text"] for p in stored] == ["held back answer"]  # stored already ...
+        wait_for(stored, timeout=2.5, interval=0.05, what="the held post to be stored")
+        assert stored() == ["held back answer"]  # stored already ...
         assert not answer.done()  # ... but not answered yet
         assert answer.result().status_code == 201
-        assert time.monotonic() - started >= 1.5
+        assert time.monotonic() - started >= 3
 
 
 def test_a_misspelt_fault_is_refused(http: httpx.Client) -> None:
