@@ -48,7 +48,7 @@ def test_bench_soak_runs_the_pipeline_and_reports_what_the_issue_asks(
         run_mentionbot(["bench", "soak", "--rate", "5", "--seconds", "6", "--json"], env)
     )
     assert out["sent"] == 30 and out["drained"] and out["drain_s"] is not None
-    assert out["outcomes"] == {"mention answered:answered": 30, "reply posted": 30}
+    assert out["outcomes"] == {"mention answered:accepted": 30, "reply posted": 30}
     assert set(out["memory_mb"]) == {"sandbox", "listener", "generate", "post", "beat"}
     assert all(m["start"] > 0 and m["end"] > 0 for m in out["memory_mb"].values())
     assert out["in_flight"] and set(out["in_flight"][0]) == {

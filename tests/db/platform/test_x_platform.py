@@ -107,8 +107,8 @@ def test_a_reply_in_a_busy_thread_is_not_spam_but_mass_tagging_still_is(
     assert starts[ask["id"]] == len("@u0 @u1 @u2 @u3 @u4 @u5 ")
     assert starts[loud["id"]] == 0
     ingest(s, page.posts, page.authors, BOT_ID, rules)
-    reasons = dict(s.execute(select(Mention.platform_post_id, Mention.reason)).tuples().all())
-    assert reasons == {
+    decisions = dict(s.execute(select(Mention.platform_post_id, Mention.decision)).tuples().all())
+    assert decisions == {
         ask["id"]: "accepted",
         deeper["id"]: "accepted",
         # The author wrote @mentionbot and five more tags after the thread's handles.
