@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parent.parent
 
 
 class Settings(BaseSettings):
-    """Every setting of mentionbot; the README's table is generated from these fields."""
+    """Every setting of mentionbot; docs/settings.md's table is generated from these fields."""
 
     model_config = SettingsConfigDict(env_prefix="MENTIONBOT_", env_file=".env", extra="ignore")
 

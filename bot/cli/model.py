@@ -91,7 +91,7 @@ def model_serve(
 @app.command("profiles")
 def model_profiles(
     as_json: Annotated[bool, typer.Option("--json", help="Print a JSON list.")] = False,
-    markdown: Annotated[bool, typer.Option(help="Print the README's Markdown table.")] = False,
+    markdown: Annotated[bool, typer.Option(help="Print the table of docs/settings.md.")] = False,
 ) -> None:
     """List the model profiles: checkpoint, hardware and the vLLM arguments each one uses."""
     from models.profiles.catalog import PROFILES, markdown_table

@@ -1,4 +1,4 @@
-"""`mentionbot settings`: every setting with its default (the README's table)."""
+"""`mentionbot settings`: every setting with its default (the table in docs/settings.md)."""
 
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ def show_settings(markdown: bool = False) -> None:
         if "REPO_ROOT" in repr(info) or isinstance(default, Path):
             shown = str(default).replace(str(Path.cwd()), ".")
         if markdown:
-            typer.echo(f"| `MENTIONBOT_{name.upper()}` | `{shown}` | {info.description} |")
+            cell = f"`{shown}`" if shown else "(unset)"  # an empty code span renders as ``
+            typer.echo(f"| `MENTIONBOT_{name.upper()}` | {cell} | {info.description} |")
         else:
             typer.echo(f"MENTIONBOT_{name.upper()}={shown}  # {info.description}")

@@ -308,7 +308,7 @@ def get_profile(name: str) -> ModelProfile:
 
 
 def markdown_table() -> str:
-    """The README's profile table, generated from PROFILES."""
+    """The profile table of docs/settings.md, generated from PROFILES."""
     lines = [
         "| profile | checkpoint | architecture | GPUs | hardware | key vLLM args | vLLM "
         "| CPU engine |",
