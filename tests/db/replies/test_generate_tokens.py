@@ -12,7 +12,6 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from bot.db.base import utcnow
 from bot.platform.x import XPlatform
 from bot.replies.deps import ReplyDeps
 from bot.replies.generate import complete, generate_reply
@@ -21,10 +20,10 @@ from bot.settings import Settings
 from bot.subscribers import quotas
 from bot.subscribers.schema import RateCounter
 from bot.subscribers.tiers import Policy
-from bot.vocab import MentionStatus, Moderation, Reason, Tier
+from bot.vocab import Moderation, Reason, Tier
 from models.llm_client import VLLMClient
 from models.prompt import build_messages
-from tests.fixtures.factories.mentions import add_mention, new_author, user_of
+from tests.fixtures.factories.mentions import new_author, queued_mention, user_of
 from tests.fixtures.factories.subscribers import force_policy
 from tests.fixtures.fake_vllm import FakeVLLM
 
@@ -74,14 +73,11 @@ def _then(deps: ReplyDeps, server: FakeVLLM, **after: Any) -> None:
 def _queued(db: sessionmaker[Session], tier: str = "premium") -> int:
     with db.begin() as s:
         user = user_of(s, new_author("Premium" if tier == "premium" else "PremiumPlus"))
-        mention = add_mention(
+        mention = queued_mention(
             s,
             user.id,
             text="@mentionbot what is the capital?",
-            status=MentionStatus.QUEUED,
             tier=tier,
-            priority=3,
-            quota_at=utcnow(),
         )
         return mention.id
 
