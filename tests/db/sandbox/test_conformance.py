@@ -27,6 +27,7 @@ from tests.fixtures.factories.platform import SANDBOX_AUTH, SANDBOX_BEARER
 from tests.fixtures.spec import (
     SPEC_VERSIONS,
     document,
+    keys,
     validate_component,
     validate_response,
 )
@@ -122,15 +123,6 @@ SCENARIOS = (
     "401 bad credentials",
     "403 app-only bearer posting",
 )
-
-
-def keys(body: Any) -> set[str]:
-    """Every key anywhere in a JSON body."""
-    if isinstance(body, dict):
-        return set(body) | {k for v in body.values() for k in keys(v)}
-    if isinstance(body, list):
-        return {k for v in body for k in keys(v)}
-    return set()
 
 
 def problem_types(body: Any) -> list[str]:

@@ -7,7 +7,6 @@ it names neither."""
 from __future__ import annotations
 
 import zlib
-from collections.abc import Iterator
 from typing import Any
 
 import httpx
@@ -16,9 +15,8 @@ from typer.testing import CliRunner
 
 from bot.cli import app as cli_app
 from bot.sandbox.app import create_app
-from bot.sandbox.server import SandboxServer
 from bot.sandbox.store import Store
-from tests.fixtures.factories.platform import SANDBOX_AUTH
+from tests.fixtures.spec import keys
 
 BOT_ID = "1000000000000000001"
 MENTIONS = f"/2/users/{BOT_ID}/mentions"
@@ -28,35 +26,12 @@ X_PROBLEMS = "https://api.x.com/2/problems/"
 TWITTER_PROBLEMS = "https://api.twitter.com/2/problems/"
 
 
-def keys(body: Any) -> set[str]:
-    """Every key anywhere in a JSON body."""
-    if isinstance(body, dict):
-        return set(body) | {k for v in body.values() for k in keys(v)}
-    if isinstance(body, list):
-        return {k for v in body for k in keys(v)}
-    return set()
-
-
 def seed(http: httpx.Client, route: str, author: str, text: str, **extra: Any) -> dict[str, Any]:
     body = {"author_id": str(zlib.crc32(author.encode())), "username": author, "text": text}
     response = http.post(f"/sandbox/{route}", json={**body, **extra})
     assert response.status_code == 201, response.text
     post: dict[str, Any] = response.json()
     return post
-
-
-@pytest.fixture(scope="module")
-def posts_server() -> Iterator[SandboxServer]:
-    """A sandbox whose default is v2.167's names."""
-    with SandboxServer(create_app(spec="v2.167")) as running:
-        yield running
-
-
-@pytest.fixture
-def posts_http(posts_server: SandboxServer) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=posts_server.url, timeout=10, headers=SANDBOX_AUTH) as client:
-        client.post("/sandbox/reset").raise_for_status()
-        yield client
 
 
 def test_a_mention_comes_in_the_names_it_was_asked_in(http: httpx.Client) -> None:
